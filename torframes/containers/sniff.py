@@ -1,0 +1,111 @@
+"""Container sniffing: pick the index parser from a file's first bytes.
+
+MP4/MOV is recognised by a known top-level box type in bytes 4..8
+(ISO/IEC 14496-12 §4.2: every file is a sequence of boxes); Matroska and
+WebM by the EBML magic ``1A 45 DF A3`` (RFC 8794 §8). Other common
+containers are named in the :class:`UnsupportedContainer` error so a user
+learns what the file is.
+"""
+
+from __future__ import annotations
+
+from torframes.containers.base import (
+    ByteRange,
+    ByteStore,
+    ContainerIndex,
+    IndexLimits,
+    IndexParser,
+    Need,
+)
+from torframes.errors import TruncatedContainer, UnsupportedContainer
+
+__all__ = ["SNIFF_BYTES", "AutoIndexParser", "sniff"]
+
+#: How many leading bytes sniffing looks at.
+SNIFF_BYTES = 64
+
+#: Box types that may open an ISO base media file (14496-12 §4.2 and Annex).
+_MP4_FIRST_BOXES = {
+    b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pdin", b"uuid",
+    b"styp", b"sidx", b"moof", b"junk", b"pnot", b"PICT", b"meta",
+}  # fmt: skip
+
+_EBML_MAGIC = b"\x1a\x45\xdf\xa3"
+
+_OTHER_CONTAINERS: tuple[tuple[int, bytes, str], ...] = (
+    (0, b"RIFF", "RIFF (AVI or WAV)"),
+    (0, b"FLV", "Flash Video (FLV)"),
+    (0, b"OggS", "Ogg"),
+    (0, b"\x00\x00\x01\xba", "MPEG program stream"),
+    (0, b"\x30\x26\xb2\x75\x8e\x66\xcf\x11", "ASF/WMV"),
+    (0, b"\x2e\x52\x4d\x46", "RealMedia"),
+    (0, b"ID3", "MP3 audio"),
+    (0, b"fLaC", "FLAC audio"),
+    (0, b"PK\x03\x04", "a ZIP archive"),
+    (0, b"Rar!", "a RAR archive"),
+    (0, b"7z\xbc\xaf", "a 7-Zip archive"),
+    (0, b"%PDF", "a PDF document"),
+    (0, b"GIF8", "a GIF image"),
+)
+
+
+def sniff(head: bytes | memoryview) -> str:
+    """Name the container of a file from its first bytes: ``"mp4"`` or ``"matroska"``.
+
+    Raises :class:`UnsupportedContainer` naming what was found otherwise.
+    """
+    head = bytes(head[:SNIFF_BYTES])
+    if head.startswith(_EBML_MAGIC):
+        return "matroska"
+    if len(head) >= 8 and head[4:8] in _MP4_FIRST_BOXES:
+        return "mp4"
+    for offset, magic, name in _OTHER_CONTAINERS:
+        if head[offset : offset + len(magic)] == magic:
+            raise UnsupportedContainer(f"unsupported container: {name}")
+    if head[:1] == b"\x47" and not head.startswith(b"GIF8"):
+        raise UnsupportedContainer("unsupported container: MPEG transport stream")
+    raise UnsupportedContainer(f"unknown container: first bytes {head[:16].hex(' ')}")
+
+
+class AutoIndexParser(IndexParser):
+    """An index parser that sniffs the container, then hands over to its parser."""
+
+    def __init__(self, file_size: int, limits: IndexLimits | None = None) -> None:
+        super().__init__(file_size, limits)
+        self._early = ByteStore(file_size, self.limits.max_index_bytes)
+        self._inner: IndexParser | None = None
+
+    @property
+    def inner(self) -> IndexParser | None:
+        """The container's own parser, once sniffed."""
+        return self._inner
+
+    def feed(self, offset: int, data: bytes | memoryview) -> None:
+        if self._inner is not None:
+            self._inner.feed(offset, data)
+        else:
+            self._early.add(offset, data)
+
+    def step(self) -> Need | ContainerIndex:
+        if self._inner is None:
+            wanted = min(SNIFF_BYTES, self.file_size)
+            if wanted < 8:
+                raise TruncatedContainer(f"a {self.file_size}-byte file holds no container")
+            head = self._early.get(0, wanted)
+            if head is None:
+                return Need((ByteRange(0, wanted),), "container signature")
+            self._inner = _parser_class(sniff(head))(self.file_size, self.limits)
+            for start, chunk in self._early.spans():
+                self._inner.feed(start, chunk)
+            self._early = ByteStore(self.file_size, 0)
+        return self._inner.step()
+
+
+def _parser_class(container: str) -> type[IndexParser]:
+    if container == "mp4":
+        from torframes.containers.mp4 import Mp4IndexParser
+
+        return Mp4IndexParser
+    from torframes.containers.matroska import MatroskaIndexParser
+
+    return MatroskaIndexParser

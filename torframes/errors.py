@@ -1,0 +1,192 @@
+"""The one exception tree of torframes.
+
+Every error the project raises on purpose is a :class:`TorframesError`.
+Whether a failed job is worth retrying is told by type: a
+:class:`RetryableError` may succeed later (a slow swarm, a seeder that shows
+up); a :class:`PermanentError` will fail again on the same input::
+
+    TorframesError
+    ├── SettingsError                      (permanent)  a setting is invalid
+    ├── ClientClosed                       (permanent)  the client was closed while waiting
+    ├── TorrentError
+    │   ├── BadSource                      (permanent)  not a magnet, infohash or .torrent
+    │   ├── NoSuchFile                     (permanent)  no such file in the torrent
+    │   ├── NoVideoFile                    (permanent)  the torrent holds no video file
+    │   ├── MetadataTimeout                (retryable)  no metadata in time (also a TimeoutError)
+    │   ├── NoPeers                        (retryable)  no peer could be reached
+    │   ├── PieceTimeout                   (retryable)  pieces did not arrive in time (also a TimeoutError)
+    │   ├── PieceFailed                    (retryable)  a piece failed its hash check or could not be read
+    │   └── StorageBudgetExceeded          (retryable)  temporary piece storage is over its budget
+    ├── ContainerError                     (permanent)
+    │   ├── MalformedContainer                         the bytes break the container's rules
+    │   │   └── TruncatedContainer                     the container ends before it should
+    │   ├── IndexTooLarge                              the index is larger than the configured cap
+    │   └── UnsupportedContainer                       not a container we read (says what it is)
+    └── DecodeError                        (permanent)
+        └── UnsupportedCodec                           no decoder for the track's codec
+
+Every error can carry the infohash and the file it concerns; ``str()`` shows
+them after the message so a batch log line says where it happened.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BadSource",
+    "ClientClosed",
+    "ContainerError",
+    "DecodeError",
+    "IndexTooLarge",
+    "MalformedContainer",
+    "MetadataTimeout",
+    "NoPeers",
+    "NoSuchFile",
+    "NoVideoFile",
+    "PermanentError",
+    "PieceFailed",
+    "PieceTimeout",
+    "RetryableError",
+    "SettingsError",
+    "StorageBudgetExceeded",
+    "TorframesError",
+    "TorrentError",
+    "TruncatedContainer",
+    "UnsupportedCodec",
+    "UnsupportedContainer",
+]
+
+
+class TorframesError(Exception):
+    """Base of every error torframes raises on purpose.
+
+    ``infohash`` and ``file`` name the torrent and the file (index or path)
+    the error concerns, when known; they can be attached later with
+    :meth:`where` as the error crosses a layer that knows them.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        infohash: str | None = None,
+        file: int | str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.infohash = infohash
+        self.file = file
+
+    def where(
+        self, *, infohash: str | None = None, file: int | str | None = None
+    ) -> TorframesError:
+        """Fill in the torrent and file this error concerns, if not known yet; returns self."""
+        if self.infohash is None:
+            self.infohash = infohash
+        if self.file is None:
+            self.file = file
+        return self
+
+    @property
+    def retryable(self) -> bool:
+        """True when the same job may succeed if tried again later."""
+        return isinstance(self, RetryableError)
+
+    def __str__(self) -> str:
+        context = []
+        if self.infohash is not None:
+            context.append(f"infohash {self.infohash}")
+        if self.file is not None:
+            context.append(f"file {self.file!r}")
+        if not context:
+            return self.message
+        return f"{self.message} ({', '.join(context)})"
+
+
+class RetryableError(TorframesError):
+    """The job may succeed later: retry it, with backoff."""
+
+
+class PermanentError(TorframesError):
+    """The job will fail again on the same input: record it, do not retry."""
+
+
+class SettingsError(PermanentError):
+    """A setting has a value libtorrent or torframes cannot use."""
+
+
+class ClientClosed(PermanentError):
+    """The client was closed while this operation was waiting."""
+
+
+class TorrentError(TorframesError):
+    """Something went wrong getting a torrent or its pieces."""
+
+
+class BadSource(TorrentError, PermanentError):
+    """The source is not a magnet URI, an infohash or a readable ``.torrent``."""
+
+
+class NoSuchFile(TorrentError, PermanentError):
+    """The torrent has no file with that index or path."""
+
+
+class NoVideoFile(TorrentError, PermanentError):
+    """The torrent holds no file that looks like a video."""
+
+
+class MetadataTimeout(TorrentError, RetryableError, TimeoutError):
+    """The torrent's metadata (BEP 9) did not arrive within the timeout."""
+
+
+class NoPeers(TorrentError, RetryableError):
+    """No peer could be reached for this torrent."""
+
+
+class PieceTimeout(TorrentError, RetryableError, TimeoutError):
+    """Pieces asked for did not arrive within the timeout."""
+
+    def __init__(self, message: str, *, pieces: tuple[int, ...] = (), **context: object) -> None:
+        super().__init__(message, **context)  # type: ignore[arg-type]
+        self.pieces = pieces
+
+
+class PieceFailed(TorrentError, RetryableError):
+    """A piece failed its hash check or could not be read back from storage."""
+
+
+class StorageBudgetExceeded(TorrentError, RetryableError):
+    """Temporary piece storage would grow past its configured budget."""
+
+
+class ContainerError(PermanentError):
+    """The video container cannot be indexed."""
+
+    def __init__(self, message: str, *, offset: int | None = None, **context: object) -> None:
+        if offset is not None:
+            message = f"{message} at byte {offset}"
+        super().__init__(message, **context)  # type: ignore[arg-type]
+        self.offset = offset
+
+
+class MalformedContainer(ContainerError):
+    """The bytes break the container's rules (a lying size, a bad count, a loop)."""
+
+
+class TruncatedContainer(MalformedContainer):
+    """The container ends before a structure it declares is complete."""
+
+
+class IndexTooLarge(ContainerError):
+    """The index (``moov``, Cues) is larger than the configured cap."""
+
+
+class UnsupportedContainer(ContainerError):
+    """The file is not in a container torframes reads; the message says what was found."""
+
+
+class DecodeError(PermanentError):
+    """A sample could not be decoded to an image."""
+
+
+class UnsupportedCodec(DecodeError):
+    """No decoder is available for the track's codec."""
