@@ -28,12 +28,13 @@ _EXPORTS: dict[str, str] = {
     "batch": "torframes.service.sync",
 }
 
-_ERRORS = (
-    "TorframesError RetryableError PermanentError SettingsError ClientClosed TorrentError "
-    "BadSource NoSuchFile NoVideoFile MetadataTimeout NoPeers PieceTimeout PieceFailed "
-    "StorageBudgetExceeded ContainerError MalformedContainer TruncatedContainer IndexTooLarge "
-    "UnsupportedContainer DecodeError UnsupportedCodec"
-).split()
+_ERRORS = [
+    "TorframesError", "RetryableError", "PermanentError", "SettingsError", "ClientClosed",
+    "TorrentError", "BadSource", "NoSuchFile", "NoVideoFile", "MetadataTimeout", "NoPeers",
+    "PieceTimeout", "PieceFailed", "StorageBudgetExceeded", "ContainerError",
+    "MalformedContainer", "TruncatedContainer", "IndexTooLarge", "UnsupportedContainer",
+    "DecodeError", "UnsupportedCodec",
+]  # fmt: skip
 _EXPORTS.update(dict.fromkeys(_ERRORS, "torframes.errors"))
 
 __all__ = sorted(_EXPORTS)

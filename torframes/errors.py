@@ -14,8 +14,8 @@ up); a :class:`PermanentError` will fail again on the same input::
     │   ├── NoVideoFile                    (permanent)  the torrent holds no video file
     │   ├── MetadataTimeout                (retryable)  no metadata in time (also a TimeoutError)
     │   ├── NoPeers                        (retryable)  no peer could be reached
-    │   ├── PieceTimeout                   (retryable)  pieces did not arrive in time (also a TimeoutError)
-    │   ├── PieceFailed                    (retryable)  a piece failed its hash check or could not be read
+    │   ├── PieceTimeout                   (retryable)  pieces not in time (also a TimeoutError)
+    │   ├── PieceFailed                    (retryable)  a piece failed its hash check or read
     │   └── StorageBudgetExceeded          (retryable)  temporary piece storage is over its budget
     ├── ContainerError                     (permanent)
     │   ├── MalformedContainer                         the bytes break the container's rules

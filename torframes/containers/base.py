@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import abc
 import bisect
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -34,7 +34,9 @@ __all__ = [
     "DecoderConfig",
     "IndexLimits",
     "IndexParser",
+    "Located",
     "Need",
+    "SampleLocator",
     "empty_samples",
     "empty_tracks",
 ]
@@ -164,6 +166,37 @@ class DecoderConfig:
     extradata: bytes | None
     width: int | None = None
     height: int | None = None
+    #: Bytes to put before every sample's data before decoding (Matroska
+    #: header stripping, ContentCompAlgo 3), or None.
+    sample_prefix: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    """A sample's exact place, as found by a :class:`SampleLocator`."""
+
+    offset: int
+    size: int
+    pts: int | None = None
+    is_keyframe: bool = True
+
+
+class SampleLocator(abc.ABC):
+    """Finds the exact byte range of one sample the index places only roughly.
+
+    Matroska Cues give a keyframe's cluster (and maybe the block's place in
+    it) but not its size; a locator reads the block header there. Same I/O
+    contract as :class:`IndexParser`: ``step()`` answers a :class:`Need` or
+    the :class:`Located` sample.
+    """
+
+    @abc.abstractmethod
+    def feed(self, offset: int, data: bytes | memoryview) -> None:
+        """Give the locator bytes of the file, starting at ``offset``."""
+
+    @abc.abstractmethod
+    def step(self) -> Need | Located:
+        """The next need, or where the sample is."""
 
 
 @dataclass(frozen=True)
@@ -182,6 +215,10 @@ class ContainerIndex:
     index_ranges: tuple[ByteRange, ...] = ()
     complete: bool = True
     notes: tuple[str, ...] = field(default=())
+    #: For rows whose ``size`` is NA: ``locator(row)`` makes a
+    #: :class:`SampleLocator` for that samples-table row. None when every
+    #: row's range is known.
+    locator: Callable[[pd.Series], SampleLocator] | None = None
 
 
 class IndexParser(abc.ABC):
