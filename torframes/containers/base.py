@@ -66,7 +66,10 @@ SAMPLE_DTYPES: dict[str, str] = {
 #: container's own code (an MP4 sample entry fourcc, a Matroska CodecID);
 #: ``codec_name`` is FFmpeg's decoder name (``h264``, ``hevc``, ``av1``,
 #: ``vp9``...) or ``<NA>`` when unknown. ``duration`` is in ticks of
-#: ``timescale``; ``duration_s`` in seconds.
+#: ``timescale``; ``duration_s`` in seconds. ``indexed_by`` says where the
+#: track's rows come from: ``"moov"`` (every sample), ``"cues"`` (the
+#: keyframes Matroska Cues list) or ``"probe"`` (keyframes found by probing
+#: clusters in a file without Cues).
 TRACK_DTYPES: dict[str, str] = {
     "track_id": "int32",
     "kind": "string",
@@ -80,6 +83,7 @@ TRACK_DTYPES: dict[str, str] = {
     "samples": "int64",
     "keyframes": "int64",
     "language": "string",
+    "indexed_by": "string",
 }
 
 
@@ -203,9 +207,13 @@ class SampleLocator(abc.ABC):
 class ContainerIndex:
     """A parsed container index: tracks, samples and decoder configurations.
 
-    ``index_ranges`` are the byte ranges the index itself occupies (the
-    ``moov`` box; Matroska SeekHead, Tracks, Cues...). ``complete`` is False
-    when ``samples`` lists only the keyframes the container indexes.
+    ``index_ranges`` are the byte ranges the parser truly needed: the
+    top-level headers walked on the way and the index itself (the ``moov``
+    box; Matroska headers, SeekHead, Info, Tracks, Cues). They are what the
+    piece floor of an index probe is made of. ``layout`` names the
+    top-level structures whose place became known (``("mdat", range)``...),
+    for piece maps. ``complete`` is False when ``samples`` lists only the
+    keyframes the container indexes.
     """
 
     container: str
@@ -213,6 +221,7 @@ class ContainerIndex:
     samples: pd.DataFrame
     decoder_configs: Mapping[int, DecoderConfig]
     index_ranges: tuple[ByteRange, ...] = ()
+    layout: tuple[tuple[str, ByteRange], ...] = ()
     complete: bool = True
     notes: tuple[str, ...] = field(default=())
     #: For rows whose ``size`` is NA: ``locator(row)`` makes a
