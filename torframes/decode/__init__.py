@@ -1,0 +1,6 @@
+"""Decoding: one keyframe sample's bytes to a PIL image, and saving it safely."""
+
+from torframes.decode.decoder import decode_sample, resize_image
+from torframes.decode.names import screenshot_name
+
+__all__ = ["decode_sample", "resize_image", "screenshot_name"]

@@ -1,0 +1,109 @@
+"""Decode a single keyframe sample to a PIL image with PyAV.
+
+A keyframe decodes on its own given the track's decoder configuration (the
+``avcC``/``hvcC``/``av1C`` payload, or Matroska CodecPrivate, as FFmpeg
+extradata). A fresh codec context is made per sample: it is cheap next to
+the decode, and a flushed context cannot take more packets.
+"""
+
+from __future__ import annotations
+
+import av
+from PIL import Image
+
+from torframes.containers.base import DecoderConfig
+from torframes.errors import DecodeError, UnsupportedCodec
+
+__all__ = ["decode_sample", "resize_image"]
+
+#: Decoders to try, best first, for codecs whose FFmpeg-native decoder is not
+#: the one to use (FFmpeg's own ``av1`` decoder needs hardware acceleration).
+DECODER_PREFERENCE: dict[str, tuple[str, ...]] = {
+    "av1": ("libdav1d", "libaom-av1", "av1"),
+    "vp9": ("vp9", "libvpx-vp9"),
+    "vp8": ("vp8", "libvpx"),
+}
+
+#: Largest picture we agree to decode (pixels), against hostile headers.
+MAX_PIXELS = 8192 * 8192
+
+
+def decode_sample(
+    config: DecoderConfig,
+    data: bytes,
+    *,
+    width: int | None = None,
+    height: int | None = None,
+    max_side: int | None = None,
+) -> Image.Image:
+    """Decode one keyframe sample to an RGB :class:`PIL.Image.Image`.
+
+    ``width``/``height`` scale the picture (one of them alone keeps the
+    aspect ratio); ``max_side`` bounds the longer side. Raises
+    :class:`UnsupportedCodec` when no decoder exists for the track and
+    :class:`DecodeError` when the sample yields no picture.
+    """
+    context = _context(config)
+    payload = (config.sample_prefix or b"") + bytes(data)
+    try:
+        frames = list(context.decode(av.Packet(payload)))
+        frames += context.decode(None)
+    except av.FFmpegError as error:
+        raise DecodeError(f"{config.codec_name} decoder rejected the sample: {error}") from error
+    if not frames:
+        raise DecodeError(
+            f"{config.codec_name} decoder gave no picture for a {len(data)}-byte sample"
+        )
+    frame = frames[0]
+    if frame.width * frame.height > MAX_PIXELS:
+        raise DecodeError(f"picture of {frame.width}x{frame.height} is too large")
+    image = frame.to_image()
+    return resize_image(image, width=width, height=height, max_side=max_side)
+
+
+def _context(config: DecoderConfig) -> av.CodecContext:
+    if not config.codec_name:
+        raise UnsupportedCodec(f"track {config.track_id} has a codec torframes does not know")
+    context = None
+    for name in DECODER_PREFERENCE.get(config.codec_name, (config.codec_name,)):
+        try:
+            context = av.CodecContext.create(name, "r")
+            break
+        except (av.FFmpegError, ValueError):
+            continue
+    if context is None:
+        raise UnsupportedCodec(f"no {config.codec_name!r} decoder in this PyAV build")
+    if context.type != "video":
+        raise UnsupportedCodec(f"{config.codec_name} is not a video codec")
+    if config.extradata:
+        context.extradata = config.extradata
+    if config.width and config.height:
+        context.width, context.height = config.width, config.height
+    context.thread_count = 1
+    return context
+
+
+def resize_image(
+    image: Image.Image,
+    *,
+    width: int | None = None,
+    height: int | None = None,
+    max_side: int | None = None,
+) -> Image.Image:
+    """Scale ``image`` to ``width`` x ``height``, to one of them keeping the aspect ratio,
+    or to fit within ``max_side``; unchanged when none is given."""
+    w, h = image.size
+    if width and height:
+        size = (width, height)
+    elif width:
+        size = (width, max(1, round(h * width / w)))
+    elif height:
+        size = (max(1, round(w * height / h)), height)
+    elif max_side and max(w, h) > max_side:
+        scale = max_side / max(w, h)
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    else:
+        return image
+    if any(side <= 0 for side in size):
+        raise ValueError(f"invalid size {size}")
+    return image.resize(size, Image.Resampling.LANCZOS)
