@@ -23,7 +23,7 @@ from typing import Any
 
 import av
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 __all__ = [
     "CODECS",
@@ -70,7 +70,9 @@ class VideoSpec:
     ``mdat``. ``audio_first`` creates the audio track first, so its samples
     are stored ahead of the video's in each interleave. ``noise`` adds
     per-frame pseudo-random texture, making frames large (for benchmark
-    files). ``muxer_options`` and ``encoder_options`` pass straight to FFmpeg.
+    files). ``label`` draws the frame number and time in large type and a
+    moving disc (for demo videos people look at). ``muxer_options`` and
+    ``encoder_options`` pass straight to FFmpeg.
     """
 
     codec: str = "h264"
@@ -85,6 +87,7 @@ class VideoSpec:
     audio: bool = False
     audio_first: bool = False
     noise: bool = False
+    label: bool = False
     crf: int | None = None
     muxer_options: Mapping[str, str] = field(default_factory=dict)
     encoder_options: Mapping[str, str] = field(default_factory=dict)
@@ -117,7 +120,15 @@ class VideoSpec:
         return replace(self, **changes)
 
 
-def frame_pixels(index: int, width: int, height: int, *, noise: bool = False) -> np.ndarray:
+def frame_pixels(
+    index: int,
+    width: int,
+    height: int,
+    *,
+    noise: bool = False,
+    label: bool = False,
+    fps: int = 24,
+) -> np.ndarray:
     """The RGB pixels (``height x width x 3``, uint8) of fixture frame ``index``."""
     y, x = np.mgrid[0:height, 0:width]
     phase = index * 7
@@ -135,7 +146,27 @@ def frame_pixels(index: int, width: int, height: int, *, noise: bool = False) ->
     for row, values in enumerate((bits, [1 - b for b in bits])):
         for col, bit in enumerate(values):
             image[row * cell : (row + 1) * cell, col * cell : (col + 1) * cell] = 255 * bit
+    if label:
+        _draw_label(image, index, fps, top=band + 4)
     return image
+
+
+def _draw_label(image: np.ndarray, index: int, fps: int, *, top: int) -> None:
+    """Draw the frame number, its time and a disc that circles once every 4 s, below the band."""
+    height, width = image.shape[:2]
+    canvas = Image.fromarray(image)
+    draw = ImageDraw.Draw(canvas)
+    seconds = index / fps
+    radius = max(4, (height - top) // 10)
+    angle = 2 * math.pi * seconds / 4
+    cx = width / 2 + (width / 3) * math.cos(angle)
+    cy = top + (height - top) / 2 + ((height - top) / 3) * math.sin(angle)
+    draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), fill=(250, 250, 250))
+    font = ImageFont.load_default(size=max(10, (height - top) // 6))
+    text = f"frame {index}  {int(seconds // 60):02d}:{seconds % 60:05.2f}"
+    draw.text((width // 20, top + (height - top) // 12), text, fill=(255, 255, 255), font=font,
+              stroke_width=2, stroke_fill=(0, 0, 0))  # fmt: skip
+    image[...] = np.asarray(canvas)
 
 
 def read_frame_index(image: Image.Image | np.ndarray | av.VideoFrame) -> int:
@@ -193,7 +224,9 @@ def make_video(path: str | Path, spec: VideoSpec | None = None, **changes: Any) 
         audio_frames = _audio_frames(audio, spec) if audio is not None else iter(())
         next_audio = next(audio_frames, None)
         for index in range(spec.frames):
-            pixels = frame_pixels(index, spec.width, spec.height, noise=spec.noise)
+            pixels = frame_pixels(
+                index, spec.width, spec.height, noise=spec.noise, label=spec.label, fps=spec.fps
+            )
             frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
             frame.pts = index
             frame.time_base = fractions.Fraction(1, spec.fps)
