@@ -1,0 +1,115 @@
+"""Find and parse a video's index over a torrent, round by round.
+
+Drives an :class:`~torframes.containers.base.IndexParser` (the shape of
+``STYLE.md``'s "Parsers do no I/O"): each :class:`Need` becomes the set of
+pieces covering its ranges, fetched together as one round and fed whole to
+the parser (bytes of a piece beyond what was asked are free and often
+answer the next question). A moov-at-head or moov-at-tail MP4 takes two
+rounds after the first piece of headers.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from torframes.torrent.torrent import Torrent
+
+from torframes.containers.base import (
+    ByteRange,
+    ContainerIndex,
+    IndexLimits,
+    IndexParser,
+    Located,
+    Need,
+    SampleLocator,
+)
+from torframes.containers.sniff import AutoIndexParser
+from torframes.errors import MalformedContainer, TorframesError
+from torframes.plan.pieces import PieceGeometry, pieces_for_ranges
+
+__all__ = ["Probe", "ProbeRound", "drive", "probe_index"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeRound:
+    """One round of a probe: why, which ranges, which new pieces, how long."""
+
+    reason: str
+    ranges: tuple[ByteRange, ...]
+    pieces: tuple[int, ...]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A parsed index and the rounds it took."""
+
+    index: ContainerIndex
+    rounds: tuple[ProbeRound, ...]
+    #: Pieces holding any byte the parser truly needed (the probe's piece floor).
+    floor_pieces: frozenset[int]
+    seconds: float
+
+
+async def drive(
+    machine: IndexParser | SampleLocator,
+    torrent: Torrent,
+    file_index: int,
+    geometry: PieceGeometry,
+    *,
+    extra_first_round: frozenset[int] = frozenset(),
+) -> tuple[ContainerIndex | Located, list[ProbeRound]]:
+    """Run a parser or locator to its answer, fetching each Need as one round of pieces."""
+    fed: set[int] = set()
+    rounds: list[ProbeRound] = []
+    while True:
+        step = machine.step()
+        if not isinstance(step, Need):
+            return step, rounds
+        wanted = pieces_for_ranges(geometry, step.ranges)
+        if not rounds:
+            wanted |= extra_first_round
+        fresh = sorted(wanted - fed)
+        if not fresh:
+            raise MalformedContainer(
+                f"the parser asked again for bytes it was given ({step.reason})"
+            )
+        started = time.monotonic()
+        async for piece, data in torrent.stream_pieces(fresh):
+            offset, view = geometry.file_slice(piece, data)
+            if len(view):
+                machine.feed(offset, view)
+            fed.add(piece)
+        rounds.append(
+            ProbeRound(step.reason, step.ranges, tuple(fresh), time.monotonic() - started)
+        )
+
+
+async def probe_index(
+    torrent: Torrent,
+    file_index: int,
+    geometry: PieceGeometry,
+    *,
+    limits: IndexLimits | None = None,
+    speculate_last_piece: bool = False,
+) -> Probe:
+    """Parse the index of one file of ``torrent``.
+
+    With ``speculate_last_piece`` the file's last piece is fetched in the
+    first round too: one piece more, one round fewer for an index at the tail
+    that fits in it.
+    """
+    started = time.monotonic()
+    parser = AutoIndexParser(geometry.file_size, limits)
+    extra: frozenset[int] = frozenset()
+    if speculate_last_piece and geometry.file_size:
+        extra = frozenset(geometry.pieces(ByteRange(geometry.file_size - 1, geometry.file_size)))
+    try:
+        index, rounds = await drive(parser, torrent, file_index, geometry, extra_first_round=extra)
+    except TorframesError as error:
+        error.where(infohash=torrent.infohash, file=file_index)
+        raise
+    assert isinstance(index, ContainerIndex)
+    floor = frozenset(pieces_for_ranges(geometry, index.index_ranges))
+    return Probe(index, tuple(rounds), floor, time.monotonic() - started)

@@ -1,0 +1,46 @@
+"""What a video job cost: bytes and pieces fetched against the piece floor, and times."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+__all__ = ["VideoStats"]
+
+
+@dataclass(frozen=True)
+class VideoStats:
+    """Bytes fetched against the piece floor of what was asked, and how long each step took.
+
+    The piece floor is the total size of the distinct pieces holding any
+    byte the job truly needed: the headers walked to the index, the index,
+    and the samples asked for so far. ``ratio`` is the headline figure; 1.0
+    means not one byte more than whole pieces allow.
+    """
+
+    file_size: int
+    bytes_fetched: int
+    pieces_fetched: int
+    piece_floor: int
+    floor_pieces: int
+    index_rounds: int
+    index_bytes: int
+    frames: int
+    time_to_metadata: float | None
+    time_to_index: float | None
+    frame_times: tuple[float, ...] = ()
+
+    @property
+    def ratio(self) -> float:
+        """Bytes fetched / piece floor."""
+        return self.bytes_fetched / self.piece_floor if self.piece_floor else float("nan")
+
+    @property
+    def fraction_of_file(self) -> float:
+        """Bytes fetched / file size."""
+        return self.bytes_fetched / self.file_size if self.file_size else float("nan")
+
+    def to_dict(self) -> dict[str, object]:
+        out = asdict(self)
+        out["ratio"] = self.ratio
+        out["fraction_of_file"] = self.fraction_of_file
+        return out

@@ -1,0 +1,312 @@
+"""``Video``: one video file of a torrent, its index as tables, its frames on demand.
+
+Made by :func:`open_video` (``Client.open``): metadata, then the index
+probe, then nothing more until frames are asked for. Each frame fetches only
+the pieces holding its sample, and is decoded as soon as they are in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from PIL import Image
+
+from torframes.api.files import choose_video_file
+from torframes.api.probe import Probe, drive, probe_index
+from torframes.api.stats import VideoStats
+from torframes.containers.base import ByteRange, DecoderConfig, IndexLimits, Located
+from torframes.decode.decoder import decode_sample
+from torframes.decode.names import screenshot_name
+from torframes.errors import NoVideoFile, TorframesError, UnsupportedCodec
+from torframes.plan.pieces import PieceGeometry, add_piece_columns, piece_bytes, pieces_for_ranges
+from torframes.plan.select import select_keyframes
+
+if TYPE_CHECKING:
+    from torframes.torrent.client import Client
+    from torframes.torrent.torrent import Torrent
+
+__all__ = ["Video", "open_video"]
+
+RowLike = pd.Series | int
+
+
+class Video:
+    """One video file of a torrent: tracks, samples and keyframes as DataFrames; frames lazily."""
+
+    def __init__(
+        self,
+        torrent: Torrent,
+        file_index: int,
+        geometry: PieceGeometry,
+        probe: Probe,
+        *,
+        opened_at: float,
+    ) -> None:
+        self.torrent = torrent
+        self.file = file_index
+        self.geometry = geometry
+        self.probe = probe
+        self.index = probe.index
+        self._opened_at = opened_at
+        self._samples = add_piece_columns(self.index.samples, geometry)
+        self.main_track = _main_video_track(self.index.tracks, infohash=torrent.infohash)
+        self._needed_pieces: set[int] = set(probe.floor_pieces)
+        self._frame_times: list[float] = []
+        self._located: dict[Any, Located] = {}
+
+    # -- tables -------------------------------------------------------------------------------
+
+    @property
+    def files(self) -> pd.DataFrame:
+        """The torrent's files."""
+        return self.torrent.files
+
+    @property
+    def path(self) -> str:
+        """This file's path inside the torrent (as the torrent names it: display only)."""
+        files = self.torrent.files
+        return str(files.loc[files["index"] == self.file, "path"].iloc[0])
+
+    @property
+    def tracks(self) -> pd.DataFrame:
+        """One row per track."""
+        return self.index.tracks
+
+    @property
+    def samples(self) -> pd.DataFrame:
+        """One row per sample of every track, with ``piece_first`` and ``piece_last``."""
+        return self._samples
+
+    @property
+    def keyframes(self) -> pd.DataFrame:
+        """The main video track's keyframes."""
+        samples = self._samples
+        return samples[(samples["track_id"] == self.main_track) & samples["is_keyframe"]]
+
+    @property
+    def decoder_config(self) -> DecoderConfig:
+        return self.index.decoder_configs[self.main_track]
+
+    # -- selection ----------------------------------------------------------------------------
+
+    def select(
+        self,
+        n: int = 5,
+        strategy: str = "even",
+        *,
+        times: Sequence[float] | None = None,
+    ) -> pd.DataFrame:
+        """Pick keyframes: ``"even"``, ``"all"``, ``"cheapest"``, or ``times=[...]``."""
+        tracks = self.index.tracks
+        duration = tracks.loc[tracks["track_id"] == self.main_track, "duration_s"].iloc[0]
+        end = None if pd.isna(duration) else float(duration)
+        return select_keyframes(
+            self.keyframes,
+            n,
+            strategy,
+            times=times,
+            held=self.torrent.held_pieces(),
+            end_time=end,
+        )
+
+    # -- frames -------------------------------------------------------------------------------
+
+    async def frame(
+        self,
+        row: RowLike,
+        *,
+        width: int | None = None,
+        height: int | None = None,
+        max_side: int | None = None,
+    ) -> Image.Image:
+        """The picture of one keyframe: a row of ``samples``/``select()``, or its index label."""
+        row = self._row(row)
+        offset, size = await self._locate(row)
+        data = await self.torrent.read(self.file, offset, size)
+        self._needed_pieces |= set(self.geometry.pieces(ByteRange(offset, offset + size)))
+        config = self.index.decoder_configs.get(int(row["track_id"]))
+        if config is None:
+            raise UnsupportedCodec(
+                f"track {row['track_id']} has no decoder configuration",
+                infohash=self.torrent.infohash,
+                file=self.file,
+            )
+        try:
+            image = await asyncio.to_thread(
+                decode_sample, config, data, width=width, height=height, max_side=max_side
+            )
+        except TorframesError as error:
+            error.where(infohash=self.torrent.infohash, file=self.file)
+            raise
+        self._frame_times.append(time.monotonic() - self._opened_at)
+        return image
+
+    async def frames(
+        self,
+        rows: pd.DataFrame | Sequence[RowLike],
+        *,
+        width: int | None = None,
+        height: int | None = None,
+        max_side: int | None = None,
+    ) -> AsyncIterator[tuple[pd.Series, Image.Image]]:
+        """Yield ``(row, image)`` for each row as soon as its own pieces are in.
+
+        All rows' pieces are asked for at once; the order is arrival order.
+        Cancelling the iteration cancels the outstanding fetches.
+        """
+        items = [r for _, r in rows.iterrows()] if isinstance(rows, pd.DataFrame) else list(rows)
+        rows_ = [self._row(r) for r in items]
+
+        async def one(row: pd.Series) -> tuple[pd.Series, Image.Image]:
+            image = await self.frame(row, width=width, height=height, max_side=max_side)
+            return row, image
+
+        tasks = [asyncio.ensure_future(one(row)) for row in rows_]
+        try:
+            for next_done in asyncio.as_completed(tasks):
+                yield await next_done
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def save(
+        self,
+        rows: pd.DataFrame | Sequence[RowLike],
+        directory: str | Path,
+        *,
+        fmt: str = "jpeg",
+        width: int | None = None,
+        height: int | None = None,
+        max_side: int | None = None,
+        quality: int = 90,
+        progress: Callable[[int], object] | None = None,
+    ) -> pd.DataFrame:
+        """Fetch, decode and write each row's picture; return the rows with a ``path`` column.
+
+        File names come from the infohash, the file index and the time only
+        (see :func:`torframes.decode.names.screenshot_name`). ``progress`` is
+        called with 1 after each picture is written.
+        """
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        saved: list[tuple[Any, str]] = []
+        async for row, image in self.frames(rows, width=width, height=height, max_side=max_side):
+            name = screenshot_name(self.torrent.infohash, self.file, float(row["time"]), fmt)
+            target = directory / name
+            await asyncio.to_thread(_save_image, image, target, fmt, quality)
+            saved.append((row.name, str(target)))
+            if progress is not None:
+                progress(1)
+        table = self._samples.loc[[label for label, _ in saved]].copy()
+        table["path"] = pd.array([path for _, path in saved], dtype="string")
+        return table.sort_values("time", kind="stable")
+
+    # -- accounting ---------------------------------------------------------------------------
+
+    @property
+    def stats(self) -> VideoStats:
+        """Bytes and pieces fetched, the piece floor of what was asked, and times."""
+        t = self.torrent.stats
+        added = getattr(t, "added_at", None)
+        metadata = getattr(t, "metadata_at", None)
+        return VideoStats(
+            file_size=self.geometry.file_size,
+            bytes_fetched=int(t.bytes_fetched),
+            pieces_fetched=int(t.pieces_fetched),
+            piece_floor=piece_bytes(self.geometry, self._needed_pieces),
+            floor_pieces=len(self._needed_pieces),
+            index_rounds=len(self.probe.rounds),
+            index_bytes=sum(r.length for r in self.index.index_ranges),
+            frames=len(self._frame_times),
+            time_to_metadata=(metadata - added) if added is not None and metadata else None,
+            time_to_index=self._index_time,
+            frame_times=tuple(self._frame_times),
+        )
+
+    _index_time: float | None = None
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _row(self, row: RowLike) -> pd.Series:
+        if isinstance(row, pd.Series):
+            return row
+        return self._samples.loc[row]
+
+    async def _locate(self, row: pd.Series) -> tuple[int, int]:
+        if not pd.isna(row["size"]):
+            return int(row["offset"]), int(row["size"])
+        key = row.name
+        if key not in self._located:
+            if self.index.locator is None:
+                raise TorframesError("row has no size and the index has no locator")
+            locator = self.index.locator(row)
+            located, rounds = await drive(locator, self.torrent, self.file, self.geometry)
+            assert isinstance(located, Located)
+            for done in rounds:
+                self._needed_pieces |= pieces_for_ranges(self.geometry, done.ranges)
+            self._located[key] = located
+        located = self._located[key]
+        return located.offset, located.size
+
+    def __repr__(self) -> str:
+        return (
+            f"<Video {self.torrent.infohash[:12]}… file {self.file} {self.path!r}: "
+            f"{self.index.container}, {len(self.tracks)} tracks, {len(self.keyframes)} keyframes>"
+        )
+
+
+def _save_image(image: Image.Image, target: Path, fmt: str, quality: int) -> None:
+    fmt = "jpeg" if fmt.lower() in ("jpg", "jpeg") else fmt.lower()
+    options: dict[str, Any] = {"quality": quality} if fmt in ("jpeg", "webp") else {}
+    image.save(target, format=fmt.upper(), **options)
+
+
+def _main_video_track(tracks: pd.DataFrame, *, infohash: str | None) -> int:
+    """The video track to take frames from: the largest picture, then the most samples."""
+    video = tracks[tracks["kind"] == "video"]
+    if video.empty:
+        raise NoVideoFile("the file has no video track", infohash=infohash)
+    area = video["width"].fillna(0).astype("int64") * video["height"].fillna(0).astype("int64")
+    ranked = video.assign(_area=area, _known=video["codec_name"].notna())
+    ranked = ranked.sort_values(
+        ["_known", "_area", "samples", "track_id"], ascending=[False, False, False, True]
+    )
+    return int(ranked.iloc[0]["track_id"])
+
+
+async def open_video(
+    client: Client,
+    source: Any,
+    file: int | str | None = None,
+    peers: Sequence[tuple[str, int]] | None = None,
+    *,
+    metadata_timeout: float | None = None,
+    limits: IndexLimits | None = None,
+    speculate_last_piece: bool = False,
+) -> Video:
+    """Add ``source`` to ``client``, wait for metadata, probe the index: a :class:`Video`."""
+    opened_at = time.monotonic()
+    torrent = await client.add(source, peers=list(peers) if peers else None)
+    await torrent.wait_metadata(timeout=metadata_timeout)
+    if file is None:
+        file_index = choose_video_file(torrent.files, infohash=torrent.infohash)
+    else:
+        file_index = torrent.file_index(file)
+    geometry = PieceGeometry(
+        piece_length=torrent.piece_length,
+        total_size=torrent.total_size,
+        file_offset=torrent.file_offset(file_index),
+        file_size=torrent.file_size(file_index),
+    )
+    probe = await probe_index(
+        torrent, file_index, geometry, limits=limits, speculate_last_piece=speculate_last_piece
+    )
+    video = Video(torrent, file_index, geometry, probe, opened_at=opened_at)
+    video._index_time = time.monotonic() - opened_at
+    return video

@@ -1,0 +1,1 @@
+"""The ``torframes`` command line."""
