@@ -1,0 +1,173 @@
+"""Timeouts, closing and removal: clear errors, and the client stays usable."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from torframes.errors import ClientClosed, MetadataTimeout, PieceTimeout, RetryableError
+from torframes.settings import Settings
+from torframes.testing import LocalSwarm
+from torframes.torrent.client import Client
+
+pytestmark = pytest.mark.swarm
+
+PIECE = 16 * 1024
+
+
+def contents(key: str, size: int) -> bytes:
+    return random.Random(key).randbytes(size)
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def unreachable_magnet(key: str) -> str:
+    infohash = random.Random(key).randbytes(20).hex()
+    return f"magnet:?xt=urn:btih:{infohash}&dn={key}&x.pe=127.0.0.1:{closed_port()}"
+
+
+async def test_good_torrent_after_failures(swarm: LocalSwarm) -> None:
+    """MetadataTimeout, then PieceTimeout, then a good torrent on the same client."""
+    settings = Settings.loopback(metadata_timeout=0.5, piece_timeout=0.5)
+    async with Client(settings) as client:
+        # 1. nobody has the metadata
+        lost = await client.add(unreachable_magnet("lost"))
+        started = time.monotonic()
+        with pytest.raises(MetadataTimeout) as caught:
+            await lost.wait_metadata()
+        elapsed = time.monotonic() - started
+        assert 0.5 <= elapsed < 2.0
+        assert caught.value.infohash == lost.infohash
+        assert lost.infohash in str(caught.value)
+        assert isinstance(caught.value, RetryableError)
+        assert isinstance(caught.value, TimeoutError)
+        with pytest.raises(MetadataTimeout):  # read waits for metadata the same way
+            await lost.read(0, 0, 1)
+
+        # 2. metadata arrives, then the only seeder goes away
+        data = contents("gone", 4 * PIECE)
+        gone = await swarm.aseed({"gone.bin": data}, piece_size=PIECE)
+        orphan = await client.add(gone.magnet)
+        await orphan.wait_metadata()
+        await swarm.aremove(gone)
+        started = time.monotonic()
+        with pytest.raises(PieceTimeout) as timed_out:
+            await orphan.read("gone.bin", PIECE - 1, 2)
+        assert 0.5 <= time.monotonic() - started < 2.0
+        assert timed_out.value.pieces == (0, 1)
+        assert timed_out.value.file == "gone.bin"
+        assert timed_out.value.infohash == orphan.infohash
+        with pytest.raises(PieceTimeout):
+            await orphan.fetch([3], timeout=0.2)
+        assert gone.uploaded() == 0
+
+        # 3. the client still works
+        good_data = contents("good", 3 * PIECE)
+        good = await swarm.aseed({"good.bin": good_data}, piece_size=PIECE)
+        torrent = await client.add(good.magnet)
+        assert await torrent.read(0, 0, len(good_data)) == good_data
+        assert good.wait_uploaded(len(good_data)) == len(good_data)
+        assert set(client.torrents) == {lost.infohash, orphan.infohash, torrent.infohash}
+
+
+async def test_close_cancels_pending_waits_and_deletes_storage(swarm: LocalSwarm) -> None:
+    data = contents("closing", 4 * PIECE)
+    seed = await swarm.aseed({"closing.bin": data}, piece_size=PIECE)
+    client = Client(Settings.loopback(metadata_timeout=30, piece_timeout=30))
+    await client.start()
+    storage = client.storage_dir
+    assert storage is not None
+    assert storage.is_dir()
+
+    waiting_for_metadata = await client.add(unreachable_magnet("never"))
+    metadata_wait = asyncio.create_task(waiting_for_metadata.wait_metadata())
+    torrent = await client.add(seed.magnet)
+    await torrent.read(0, 0, 10)  # piece 0 now in storage
+    assert any(path.is_file() for path in storage.rglob("*"))
+    await swarm.aremove(seed)  # nothing else will arrive
+    piece_wait = asyncio.create_task(torrent.read(0, 2 * PIECE, 10))
+    stream_wait = asyncio.create_task(anext(aiter(torrent.stream_pieces([3]))))
+    await asyncio.sleep(0)  # let the three tasks start waiting
+    assert not (metadata_wait.done())
+    assert not (piece_wait.done())
+    assert not (stream_wait.done())
+
+    await client.close()
+    for task in (metadata_wait, piece_wait, stream_wait):
+        with pytest.raises(ClientClosed):
+            await task
+    assert client.closed
+    assert not client.torrents
+    assert client.session is None
+    assert not storage.exists()
+    with pytest.raises(ClientClosed):
+        await client.add(seed.magnet)
+    with pytest.raises(ClientClosed):
+        await torrent.read(0, 0, 10)
+    await client.close()  # idempotent
+
+
+async def test_remove_fails_its_waits_and_forgets_the_torrent(
+    swarm: LocalSwarm, client: Client
+) -> None:
+    seed = await swarm.aseed({"removed.bin": contents("removed", 2 * PIECE)}, piece_size=PIECE)
+    torrent = await client.add(seed.magnet)
+    await torrent.fetch([0])
+    await swarm.aremove(seed)
+    waiting = asyncio.create_task(torrent.fetch([1]))
+    await asyncio.sleep(0)
+    save_path = Path(torrent.save_path)
+    assert await asyncio.to_thread(save_path.exists)
+    await torrent.remove()
+    with pytest.raises(ClientClosed, match="removed"):
+        await waiting
+    assert torrent.removed
+    assert torrent.infohash not in client.torrents
+    assert client.get(torrent.infohash) is None
+    assert not await asyncio.to_thread(save_path.exists)
+    assert torrent.stats.pieces_fetched == 1  # the last counters stay readable
+    await torrent.remove()  # idempotent
+    # adding it again makes a new torrent
+    again = await client.add(seed.torrent_bytes)
+    assert again is not torrent
+    assert client.torrents[again.infohash] is again
+
+
+async def test_kept_storage_dir_survives_close(swarm: LocalSwarm, tmp_path: Path) -> None:
+    data = contents("kept", 2 * PIECE)
+    seed = await swarm.aseed({"kept.bin": data}, piece_size=PIECE, version="hybrid")
+    settings = Settings.loopback(storage_dir=tmp_path / "store")
+    async with Client(settings) as client:
+        torrent = await client.add(seed.torrent_bytes, peers=[swarm.address])
+        assert await torrent.read("kept.bin", PIECE, 5) == data[PIECE : PIECE + 5]
+        assert torrent.stats.bytes_fetched == PIECE
+    stored = [path for path in (tmp_path / "store").rglob("*") if path.is_file()]
+    assert stored
+    assert all(path.stat().st_size > 0 for path in stored)
+
+    # a new client finds the piece in storage and fetches nothing
+    async with Client(settings) as client:
+        torrent = await client.add(seed.torrent_bytes, peers=[swarm.address])
+        assert await torrent.read("kept.bin", PIECE, 5) == data[PIECE : PIECE + 5]
+        assert torrent.stats.bytes_fetched == 0
+    assert seed.uploaded() == PIECE
+
+
+def test_swarm_on_a_fixed_port_and_a_taken_one() -> None:
+    port = closed_port()
+    with LocalSwarm(port=port) as fixed:
+        assert fixed.address == ("127.0.0.1", port)
+        with pytest.raises(RuntimeError, match="cannot listen"), LocalSwarm(port=port):
+            pass
+    with pytest.raises(ValueError, match="loopback"):
+        LocalSwarm(host="10.0.0.1")

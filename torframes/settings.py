@@ -1,0 +1,205 @@
+"""Settings for torframes, read from arguments and ``TORFRAMES_*`` environment variables.
+
+:class:`Settings` is a flat pydantic-settings model: every field can be given
+as a keyword argument or as an environment variable named ``TORFRAMES_`` plus
+the field name in capitals (``TORFRAMES_ENABLE_DHT=0``,
+``TORFRAMES_METADATA_TIMEOUT=30``). Dict fields take JSON
+(``TORFRAMES_LIBTORRENT='{"connection_speed": 50}'``). A bad value raises
+:class:`pydantic.ValidationError` naming the field.
+
+The defaults are for real use (DHT, local service discovery, UPnP and
+NAT-PMP on). :meth:`Settings.loopback` gives settings that never leave
+127.0.0.1, for tests and demos. :meth:`Settings.to_libtorrent` builds the
+libtorrent settings pack a session is created with; any libtorrent setting
+can be passed through by its libtorrent name in :attr:`Settings.libtorrent`.
+
+Other layers add their own fields here (index limits, service settings):
+keep the class flat, one field per knob, each with a description.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["LibtorrentValue", "Settings", "libtorrent_defaults"]
+
+#: A value in libtorrent's settings pack: libtorrent has bool, int and string settings.
+LibtorrentValue = bool | int | str
+
+MiB = 1024 * 1024
+
+
+@functools.lru_cache(maxsize=1)
+def libtorrent_defaults() -> dict[str, LibtorrentValue]:
+    """libtorrent's own default settings pack, by setting name."""
+    import libtorrent
+
+    return dict(libtorrent.default_settings())
+
+
+def _alert_mask() -> int:
+    """The alert categories the torrent layer listens to."""
+    import libtorrent
+
+    category = libtorrent.alert.category_t
+    return int(
+        category.status_notification
+        | category.error_notification
+        | category.storage_notification
+        | category.piece_progress_notification
+    )
+
+
+class Settings(BaseSettings):
+    """Everything a :class:`torframes.Client` session is configured with.
+
+    Example::
+
+        Settings()                                   # real swarms, env overrides
+        Settings.loopback()                          # 127.0.0.1 only, for tests and demos
+        Settings(libtorrent={"connection_speed": 50})  # any libtorrent setting by name
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="TORFRAMES_",
+        extra="forbid",
+        validate_default=True,
+        validate_assignment=True,
+    )
+
+    # -- network -------------------------------------------------------------
+    listen_interfaces: str = Field(
+        "0.0.0.0:6881,[::]:6881",
+        description="libtorrent listen_interfaces: comma-separated HOST:PORT (port 0: any free).",
+    )
+    enable_dht: bool = Field(True, description="Use the mainline DHT to find peers.")
+    enable_lsd: bool = Field(True, description="Use local service discovery (multicast).")
+    enable_upnp: bool = Field(True, description="Map the listen port with UPnP.")
+    enable_natpmp: bool = Field(True, description="Map the listen port with NAT-PMP.")
+    enable_utp: bool = Field(True, description="Use uTP (incoming and outgoing) besides TCP.")
+    connections_limit: int = Field(200, ge=2, description="Peer connections, all torrents.")
+    active_torrents_limit: int = Field(
+        100,
+        ge=1,
+        description="Torrents downloading at once (libtorrent active_downloads/active_limit).",
+    )
+
+    # -- waiting -------------------------------------------------------------
+    metadata_timeout: float = Field(
+        60.0, gt=0, description="Seconds to wait for a torrent's metadata (BEP 9)."
+    )
+    piece_timeout: float = Field(
+        60.0, gt=0, description="Seconds to wait for one round of pieces to arrive."
+    )
+
+    # -- storage and memory --------------------------------------------------
+    storage_dir: Path | None = Field(
+        None,
+        description=(
+            "Where fetched pieces are stored (one folder per torrent, kept). "
+            "None: a temporary folder deleted when the client closes."
+        ),
+    )
+    alert_queue_size: int = Field(
+        10_000, ge=100, description="libtorrent alert queue length before alerts are dropped."
+    )
+    piece_cache_bytes: int = Field(
+        64 * MiB, ge=0, description="In-memory cache of read-back piece bytes (LRU), in bytes."
+    )
+
+    # -- passthrough ---------------------------------------------------------
+    libtorrent: dict[str, LibtorrentValue] = Field(
+        default_factory=dict,
+        description=(
+            "Any libtorrent setting by its libtorrent name; applied last, so it "
+            "overrides what the fields above set."
+        ),
+    )
+
+    @field_validator("libtorrent")
+    @classmethod
+    def _known_libtorrent_settings(
+        cls, value: dict[str, LibtorrentValue]
+    ) -> dict[str, LibtorrentValue]:
+        """Reject names libtorrent does not know and values of the wrong type."""
+        defaults = libtorrent_defaults()
+        checked: dict[str, LibtorrentValue] = {}
+        for name, item in value.items():
+            if name not in defaults:
+                raise ValueError(f"unknown libtorrent setting {name!r}")
+            default = defaults[name]
+            if isinstance(default, bool):
+                if isinstance(item, str) or item not in (0, 1):
+                    raise ValueError(f"libtorrent setting {name!r} takes a bool, not {item!r}")
+                item = bool(item)
+            elif isinstance(default, int):
+                if not isinstance(item, int):
+                    raise ValueError(f"libtorrent setting {name!r} takes an int, not {item!r}")
+                item = int(item)
+            elif not isinstance(item, str):
+                raise ValueError(f"libtorrent setting {name!r} takes a string, not {item!r}")
+            checked[name] = item
+        return checked
+
+    @classmethod
+    def loopback(cls, port: int = 0, **overrides: Any) -> Settings:
+        """Settings that keep all traffic on 127.0.0.1: for tests, demos and notebooks.
+
+        Listens on ``127.0.0.1:port`` (0: any free port), with DHT, LSD, UPnP,
+        NAT-PMP and uTP off (uTP to a TCP-only loopback peer costs seconds per
+        connect) and short timeouts. ``overrides`` set any other field.
+        """
+        values: dict[str, Any] = {
+            "listen_interfaces": f"127.0.0.1:{port}",
+            "enable_dht": False,
+            "enable_lsd": False,
+            "enable_upnp": False,
+            "enable_natpmp": False,
+            "enable_utp": False,
+            "metadata_timeout": 10.0,
+            "piece_timeout": 10.0,
+        }
+        libtorrent = {
+            # several sessions on one machine all connect from 127.0.0.1
+            "allow_multiple_connections_per_ip": True,
+            "dht_bootstrap_nodes": "",
+            "enable_ip_notifier": False,
+        }
+        libtorrent.update(overrides.pop("libtorrent", {}))
+        values.update(overrides)
+        values["libtorrent"] = libtorrent
+        return cls(**values)
+
+    def to_libtorrent(self) -> dict[str, LibtorrentValue]:
+        """The libtorrent settings pack for a session, passthrough settings applied last."""
+        from torframes import __version__
+
+        pack: dict[str, LibtorrentValue] = {
+            "listen_interfaces": self.listen_interfaces,
+            "enable_dht": self.enable_dht,
+            "enable_lsd": self.enable_lsd,
+            "enable_upnp": self.enable_upnp,
+            "enable_natpmp": self.enable_natpmp,
+            "enable_outgoing_utp": self.enable_utp,
+            "enable_incoming_utp": self.enable_utp,
+            "connections_limit": self.connections_limit,
+            "active_downloads": self.active_torrents_limit,
+            "active_seeds": self.active_torrents_limit,
+            "active_limit": self.active_torrents_limit,
+            "alert_queue_size": self.alert_queue_size,
+            "alert_mask": _alert_mask(),
+            # Without this, a torrent whose pieces are all at priority 0 counts
+            # as finished and drops its seeds before anything is asked for.
+            "close_redundant_connections": False,
+            # HAVEs to a seed are useless, and each one delays the next request
+            # (no TCP_NODELAY in libtorrent: Nagle waits for a delayed ACK).
+            "send_redundant_have": False,
+            "user_agent": f"torframes/{__version__}",
+        }
+        pack.update(self.libtorrent)
+        return pack

@@ -1,0 +1,460 @@
+"""``torframes.Client``: one libtorrent session driven from asyncio.
+
+::
+
+    async with torframes.Client(settings) as client:
+        torrent = await client.add(magnet, peers=[("127.0.0.1", 6881)])
+        await torrent.wait_metadata()
+        data = await torrent.read("video.mp4", 0, 65536)
+
+The session's alerts come in through an :class:`~torframes.torrent.alerts.AlertPump`
+and are routed here to the :class:`~torframes.Torrent` they concern. All
+state lives on the event loop's thread; libtorrent calls that can take long
+(creating and destroying the session, reading ``.torrent`` files) run in
+worker threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from torframes.errors import BadSource, ClientClosed, SettingsError
+from torframes.settings import Settings
+from torframes.torrent.alerts import AlertPump
+from torframes.torrent.cache import PieceCache
+from torframes.torrent.sources import (
+    ParsedSource,
+    Source,
+    hashes_of,
+    hex_hashes,
+    infohash_of,
+    parse_source,
+)
+from torframes.torrent.torrent import Peer, Torrent, _fail, _resolve
+
+if TYPE_CHECKING:
+    import libtorrent
+
+__all__ = ["Client"]
+
+log = logging.getLogger(__name__)
+
+#: Seconds to wait for libtorrent to confirm a removal.
+REMOVE_TIMEOUT = 10.0
+
+
+@dataclass
+class _PendingAdd:
+    """A torrent handed to ``async_add_torrent``, waiting for its ``add_torrent_alert``."""
+
+    future: asyncio.Future[Torrent]
+    peers: list[Peer]
+    save_path: str
+    added_at: float = field(default_factory=time.monotonic)
+
+
+def _destroy_session(box: list[libtorrent.session]) -> None:
+    """Drop the last reference to a session in this (worker) thread: its destructor blocks."""
+    box.clear()
+
+
+def _check_peers(peers: Iterable[Peer] | None) -> list[Peer]:
+    checked = []
+    for peer in peers or ():
+        try:
+            host, port = peer
+        except (TypeError, ValueError):
+            raise ValueError(f"a peer is a (host, port) pair, not {peer!r}") from None
+        if not isinstance(host, str) or isinstance(port, bool) or not isinstance(port, int):
+            raise ValueError(f"a peer is a (host, port) pair, not {peer!r}")
+        if not 0 < port < 65536:
+            raise ValueError(f"peer port {port} is not in 1..65535")
+        checked.append((host, port))
+    return checked
+
+
+class Client:
+    """A libtorrent session that fetches only the pieces asked for.
+
+    Use as ``async with Client(settings) as client:``; ``settings`` defaults
+    to :class:`~torframes.Settings` read from the environment. Closing
+    fails every pending wait with :class:`~torframes.ClientClosed`, removes
+    every torrent and deletes the temporary storage folder.
+    """
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self._settings = settings if settings is not None else Settings()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._session: libtorrent.session | None = None
+        self._pump: AlertPump | None = None
+        self._storage: Path | None = None
+        self._owns_storage = False
+        self._cache = PieceCache(self._settings.piece_cache_bytes)
+        self._by_hash: dict[str, Torrent] = {}
+        self._by_handle: dict[libtorrent.torrent_handle, Torrent] = {}
+        self._adding: dict[str, _PendingAdd] = {}
+        self._removing: dict[str, asyncio.Future[None]] = {}
+        self._starting: asyncio.Future[None] | None = None
+        self._closed = False
+        self._handlers: dict[type, Callable[[Any], None]] = {}
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "started" if self._session else "not started"
+        return f"<Client {state}, {len(self._by_handle)} torrents>"
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    @property
+    def settings(self) -> Settings:
+        """The settings this client's session was made with."""
+        return self._settings
+
+    @property
+    def session(self) -> libtorrent.session | None:
+        """The libtorrent session (None before :meth:`start` and after :meth:`close`)."""
+        return self._session
+
+    @property
+    def storage_dir(self) -> Path | None:
+        """Folder holding fetched pieces (one subfolder per torrent); None before start."""
+        return self._storage
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called."""
+        return self._closed
+
+    @property
+    def torrents(self) -> Mapping[str, Torrent]:
+        """The torrents added and not removed, by :attr:`Torrent.infohash`."""
+        return MappingProxyType({t.infohash: t for t in self._by_handle.values()})
+
+    async def __aenter__(self) -> Client:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def start(self) -> Client:
+        """Create the session (done by ``async with`` and by the first :meth:`add`)."""
+        self._check_open()
+        if self._session is not None:
+            return self
+        if self._starting is None:
+            self._loop = asyncio.get_running_loop()
+            self._starting = self._loop.create_future()
+            try:
+                await self._create_session()
+            except BaseException as error:
+                starting, self._starting = self._starting, None
+                if isinstance(error, Exception):
+                    _fail(starting, error)
+                else:  # cancelled: whoever waits on the start is cancelled too
+                    starting.cancel()
+                raise
+            _resolve(self._starting, None)
+        else:
+            await asyncio.shield(self._starting)
+        self._check_open()
+        return self
+
+    async def _create_session(self) -> None:
+        import libtorrent
+
+        settings = self._settings
+        if settings.storage_dir is None:
+            self._storage = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="torframes-"))
+            self._owns_storage = True
+        else:
+            self._storage = Path(settings.storage_dir)
+            await asyncio.to_thread(self._storage.mkdir, parents=True, exist_ok=True)
+        try:
+            session = await asyncio.to_thread(libtorrent.session, settings.to_libtorrent())
+        except (RuntimeError, ValueError, TypeError) as error:
+            await self._delete_storage()
+            raise SettingsError(f"libtorrent refused the settings: {error}") from None
+        if self._closed:  # closed while the session was being made
+            box = [session]
+            del session
+            await asyncio.to_thread(_destroy_session, box)
+            await self._delete_storage()
+            raise ClientClosed("the client was closed while starting")
+        self._handlers = {
+            libtorrent.add_torrent_alert: self._on_added,
+            libtorrent.metadata_received_alert: self._on_metadata,
+            libtorrent.piece_finished_alert: self._on_piece_finished,
+            libtorrent.hash_failed_alert: self._on_hash_failed,
+            libtorrent.read_piece_alert: self._on_read_piece,
+            libtorrent.torrent_removed_alert: self._on_removed,
+            libtorrent.torrent_checked_alert: self._on_checked,
+            libtorrent.torrent_error_alert: self._on_storage_error,
+            libtorrent.file_error_alert: self._on_storage_error,
+            libtorrent.alerts_dropped_alert: self._on_alerts_dropped,
+            libtorrent.listen_failed_alert: self._on_listen_failed,
+        }
+        self._session = session
+        assert self._loop is not None
+        self._pump = AlertPump(session, self._on_alerts, self._loop)
+
+    async def close(self) -> None:
+        """Fail pending waits with :class:`ClientClosed`, remove torrents, end the session.
+
+        Deletes the storage folder if it is a temporary one. Idempotent.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        message = "the client was closed while this was waiting"
+        for pending in self._adding.values():
+            _fail(pending.future, ClientClosed(message))
+        self._adding.clear()
+        session, self._session = self._session, None
+        for torrent in list(self._by_handle.values()):
+            torrent._shut(ClientClosed(message))
+            if session is not None:
+                session.remove_torrent(torrent.handle)
+        self._by_handle.clear()
+        self._by_hash.clear()
+        for future in self._removing.values():
+            _resolve(future, None)
+        self._removing.clear()
+        self._cache.clear()
+        if self._pump is not None:
+            self._pump.close()
+            self._pump = None
+        if session is not None:
+            box = [session]
+            del session
+            await asyncio.to_thread(_destroy_session, box)
+        await self._delete_storage()
+
+    async def _delete_storage(self) -> None:
+        if self._owns_storage and self._storage is not None:
+            await asyncio.to_thread(shutil.rmtree, self._storage, ignore_errors=True)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClientClosed("the client is closed")
+
+    # -- torrents ---------------------------------------------------------------------------
+
+    async def add(self, source: Source, *, peers: Iterable[Peer] | None = None) -> Torrent:
+        """Add a torrent by magnet URI, infohash, ``.torrent`` path or ``.torrent`` bytes.
+
+        ``peers`` are (host, port) pairs to connect to besides a magnet's
+        ``x.pe``; they are remembered and reconnected when pieces are asked
+        for. Adding a torrent already added returns the same
+        :class:`Torrent` (with the new peers added). Nothing is downloaded
+        until asked for. Raises :class:`~torframes.BadSource`.
+        """
+        peer_list = _check_peers(peers)
+        await self.start()
+        if isinstance(source, str) and source.lstrip().lower().startswith("magnet:"):
+            parsed = parse_source(source)
+        else:
+            parsed = await asyncio.to_thread(parse_source, source)
+        self._check_open()
+        existing = self._find(parsed)
+        if existing is not None:
+            existing.add_peers(peer_list)
+            return existing
+        key = parsed.key
+        pending = self._adding.get(key)
+        if pending is None:
+            pending = self._start_add(parsed, peer_list)
+        torrent = await asyncio.shield(pending.future)
+        torrent.add_peers(peer_list)
+        return torrent
+
+    def get(self, infohash: str) -> Torrent | None:
+        """The torrent with this v1 or v2 infohash (hex), if added."""
+        return self._by_hash.get(infohash.lower())
+
+    def _find(self, parsed: ParsedSource) -> Torrent | None:
+        for value in hex_hashes(hashes_of(parsed.params)):
+            if value is not None and value in self._by_hash:
+                return self._by_hash[value]
+        return None
+
+    def _start_add(self, parsed: ParsedSource, peers: list[Peer]) -> _PendingAdd:
+        import libtorrent
+
+        assert self._session is not None
+        assert self._loop is not None
+        assert self._storage is not None
+        key = parsed.key
+        params = parsed.params
+        flags = libtorrent.torrent_flags
+        params.flags &= ~flags.auto_managed
+        params.flags &= ~flags.paused
+        if params.ti is None:
+            # Every piece at priority 0 the moment metadata arrives.
+            params.flags |= flags.default_dont_download
+        else:
+            params.piece_priorities = [0] * params.ti.num_pieces()
+            if self._owns_storage:
+                # A fresh temporary folder holds nothing to verify, and checking
+                # would hold back connecting to the peers until the next tick.
+                # (libtorrent 2.1.1 crashes when this flag meets
+                # default_dont_download, hence priorities set here instead.)
+                params.flags |= flags.no_verify_files
+            else:
+                params.flags |= flags.default_dont_download
+        all_peers = [(str(host), int(port)) for host, port in params.peers]
+        all_peers += [peer for peer in peers if peer not in all_peers]
+        params.peers = all_peers
+        save_path = os.fspath(self._storage / key)
+        params.save_path = save_path
+        pending = _PendingAdd(self._loop.create_future(), all_peers, save_path)
+        self._adding[key] = pending
+        self._session.async_add_torrent(params)
+        return pending
+
+    async def _remove(self, torrent: Torrent) -> None:
+        """Remove ``torrent`` from the session and wait for libtorrent to confirm it."""
+        import libtorrent
+
+        assert self._loop is not None
+        torrent._shut(ClientClosed("the torrent was removed while this was waiting"))
+        self._forget(torrent)
+        future = self._loop.create_future()
+        torrent._removal = future
+        if self._session is None:
+            _resolve(future, None)
+            return
+        self._removing[torrent.infohash] = future
+        options = libtorrent.session.delete_files if self._owns_storage else 0
+        self._session.remove_torrent(torrent.handle, options)
+        done, _ = await asyncio.wait({future}, timeout=REMOVE_TIMEOUT)
+        if not done:
+            log.warning("libtorrent did not confirm removing %s", torrent.infohash)
+        if self._owns_storage:
+            await asyncio.to_thread(shutil.rmtree, torrent.save_path, ignore_errors=True)
+
+    def _register(self, torrent: Torrent) -> None:
+        self._by_handle[torrent.handle] = torrent
+        for value in (torrent.infohash_v1, torrent.infohash_v2):
+            if value is not None:
+                self._by_hash[value] = torrent
+
+    def _forget(self, torrent: Torrent) -> None:
+        self._by_handle.pop(torrent.handle, None)
+        for value, known in list(self._by_hash.items()):
+            if known is torrent:
+                del self._by_hash[value]
+
+    # -- alerts ---------------------------------------------------------------------------------
+
+    def _on_alerts(self, alerts: Sequence[libtorrent.alert]) -> None:
+        """Route one batch of alerts (loop thread; alerts die at the next pop)."""
+        for alert in alerts:
+            handler = self._handlers.get(type(alert))
+            if handler is not None:
+                handler(alert)
+
+    def _torrent_of(self, alert: Any) -> Torrent | None:
+        return self._by_handle.get(alert.handle)
+
+    def _on_added(self, alert: Any) -> None:
+        key = infohash_of(hashes_of(alert.params))
+        pending = self._adding.pop(key, None)
+        if pending is None:  # not ours, or the client is closing
+            return
+        if alert.error.value():
+            known = self._by_handle.get(alert.handle) if alert.handle.is_valid() else None
+            if known is not None:  # the same torrent under its other infohash, added meanwhile
+                _resolve(pending.future, known)
+                return
+            _fail(
+                pending.future,
+                BadSource(
+                    f"libtorrent could not add the torrent: {alert.error.message()}",
+                    infohash=key,
+                ),
+            )
+            return
+        torrent = Torrent(
+            self,
+            alert.handle,
+            peers=pending.peers,
+            save_path=pending.save_path,
+            added_at=pending.added_at,
+        )
+        self._register(torrent)
+        if alert.params.ti is not None:
+            torrent._on_metadata()
+            self._register(torrent)
+        _resolve(pending.future, torrent)
+
+    def _on_metadata(self, alert: Any) -> None:
+        torrent = self._torrent_of(alert)
+        if torrent is not None:
+            torrent._on_metadata()
+            self._register(torrent)  # a v2 magnet of a hybrid torrent learns its v1 hash here
+
+    def _on_piece_finished(self, alert: Any) -> None:
+        torrent = self._torrent_of(alert)
+        if torrent is not None:
+            torrent._on_piece_finished(int(alert.piece_index))
+
+    def _on_hash_failed(self, alert: Any) -> None:
+        torrent = self._torrent_of(alert)
+        if torrent is not None:
+            torrent._on_hash_failed(int(alert.piece_index))
+
+    def _on_read_piece(self, alert: Any) -> None:
+        torrent = self._torrent_of(alert)
+        if torrent is None:
+            return
+        error = alert.error
+        if error.value():
+            torrent._on_read_piece(int(alert.piece), error.message(), b"")
+        else:
+            torrent._on_read_piece(int(alert.piece), None, alert.buffer)
+
+    def _on_removed(self, alert: Any) -> None:
+        future = self._removing.pop(infohash_of(alert.info_hashes), None)
+        if future is not None:
+            _resolve(future, None)
+
+    def _on_checked(self, alert: Any) -> None:
+        torrent = self._torrent_of(alert)
+        if torrent is not None:
+            torrent._sync_held()
+
+    def _on_storage_error(self, alert: Any) -> None:
+        torrent = self._torrent_of(alert)
+        if torrent is None:
+            return
+        try:
+            message = alert.message()
+        except UnicodeDecodeError:  # libtorrent 2.1.1 may put undecodable bytes in it
+            message = alert.error.message()
+        torrent._on_storage_error(message)
+
+    def _on_alerts_dropped(self, alert: Any) -> None:
+        log.warning("libtorrent dropped alerts (queue full); re-reading torrent states")
+        for torrent in list(self._by_handle.values()):
+            torrent._resync()
+            if torrent.has_metadata:
+                self._register(torrent)
+
+    def _on_listen_failed(self, alert: Any) -> None:
+        # (not message(): libtorrent 2.1.1 may put undecodable bytes in it)
+        log.warning(
+            "libtorrent cannot listen on %s:%s: %s",
+            alert.address,
+            alert.port,
+            alert.error.message(),
+        )

@@ -1,0 +1,603 @@
+"""One torrent in a :class:`~torframes.Client`: metadata, files, and pieces on demand.
+
+Every piece starts at priority 0 (``default_dont_download`` for a magnet,
+piece priorities given up front for a ``.torrent``); a piece is asked for,
+at top priority, only when a caller needs bytes it holds. Each awaited thing has one
+future: the metadata, each piece being fetched (shared by every caller that
+wants it), each piece being read back from storage. The client's alert pump
+resolves them; :meth:`Torrent.remove` and :meth:`Client.close
+<torframes.Client.close>` fail whatever is still pending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterable
+from typing import TYPE_CHECKING, Any
+
+from torframes.errors import (
+    ClientClosed,
+    MetadataTimeout,
+    PieceFailed,
+    PieceTimeout,
+    TorframesError,
+    TorrentError,
+)
+from torframes.torrent.files import FileEntry, FileLayout
+from torframes.torrent.pieces import piece_range, slice_pieces
+from torframes.torrent.sources import hex_hashes
+from torframes.torrent.stats import TorrentStats
+
+if TYPE_CHECKING:
+    import libtorrent
+    import pandas as pd
+
+    from torframes.torrent.client import Client
+
+__all__ = ["MAX_HASH_FAILURES", "Peer", "Torrent"]
+
+#: A peer address: (host, port).
+Peer = tuple[str, int]
+
+#: A piece failing its hash check this many times in a row raises PieceFailed.
+MAX_HASH_FAILURES = 3
+
+_TOP_PRIORITY = 7
+_DONT_DOWNLOAD = 0
+
+
+def _fail(future: asyncio.Future[Any], error: BaseException) -> None:
+    """Fail ``future`` if still pending, without "exception never retrieved" noise."""
+    if not future.done():
+        future.set_exception(error)
+        future.exception()  # marks it retrieved; awaiting it still raises
+
+
+def _resolve(future: asyncio.Future[Any], value: Any) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+class Torrent:
+    """A torrent added to a :class:`~torframes.Client`; made by :meth:`Client.add`.
+
+    Metadata-derived attributes (``name``, ``piece_length``, ``files``…) need
+    the metadata: ``await torrent.wait_metadata()`` first (every coroutine
+    here waits for it by itself).
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        handle: libtorrent.torrent_handle,
+        *,
+        peers: Iterable[Peer] = (),
+        save_path: str,
+        added_at: float,
+    ) -> None:
+        self._client = client
+        self._handle = handle
+        self._loop = client._loop
+        self._peers: list[Peer] = []
+        self._save_path = save_path
+        self._added_at = added_at
+        self._metadata_at: float | None = None
+        self._layout: FileLayout | None = None
+        self._files: pd.DataFrame | None = None
+        self._v1, self._v2 = hex_hashes(handle.info_hashes())
+        self._metadata = self._loop.create_future()
+        self._fetching: dict[int, asyncio.Future[None]] = {}
+        self._reading: dict[int, asyncio.Future[bytes]] = {}
+        self._hash_failures: dict[int, int] = {}
+        self._held: set[int] = set()
+        self._piece_times: dict[int, float] = {}
+        self._pieces_fetched = 0
+        self._rounds = 0
+        self._final_status: libtorrent.torrent_status | None = None
+        self._gone: TorframesError | None = None
+        self._removal: asyncio.Future[None] | None = None
+        self.add_peers(peers)
+
+    # -- identity ----------------------------------------------------------------
+
+    @property
+    def infohash(self) -> str:
+        """v1 infohash in hex if the torrent has one, else its v2 infohash in hex."""
+        return self._v1 or self._v2 or ""
+
+    @property
+    def infohash_v1(self) -> str | None:
+        """The v1 (SHA-1) infohash in hex, None for a v2-only torrent."""
+        return self._v1
+
+    @property
+    def infohash_v2(self) -> str | None:
+        """The v2 (SHA-256) infohash in hex, None for a v1-only torrent (or not known yet)."""
+        return self._v2
+
+    @property
+    def handle(self) -> libtorrent.torrent_handle:
+        """libtorrent's handle, for what this class does not cover."""
+        return self._handle
+
+    @property
+    def save_path(self) -> str:
+        """Folder libtorrent stores this torrent's pieces under."""
+        return self._save_path
+
+    @property
+    def peers(self) -> tuple[Peer, ...]:
+        """Peers given explicitly (``peers=`` and magnet ``x.pe``); reconnected as needed."""
+        return tuple(self._peers)
+
+    @property
+    def has_metadata(self) -> bool:
+        """True once the info dictionary is known."""
+        return self._layout is not None
+
+    @property
+    def removed(self) -> bool:
+        """True once removed from its client (or the client closed)."""
+        return self._gone is not None
+
+    def __repr__(self) -> str:
+        if self._layout is None:
+            return f"<Torrent {self.infohash} (no metadata yet)>"
+        layout = self._layout
+        return (
+            f"<Torrent {self.infohash} {layout.name!r}: {len(layout.files)} files, "
+            f"{layout.num_pieces} pieces of {layout.piece_length} B, "
+            f"{len(self._held)} held>"
+        )
+
+    # -- metadata ------------------------------------------------------------------
+
+    @property
+    def layout(self) -> FileLayout:
+        """Where files and pieces lie (raises :class:`TorrentError` before metadata)."""
+        if self._layout is None:
+            raise TorrentError(
+                "the torrent's metadata is not known yet: await wait_metadata() first",
+                infohash=self.infohash,
+            )
+        return self._layout
+
+    @property
+    def name(self) -> str:
+        """The torrent's name (a magnet's ``dn`` before metadata, if it had one)."""
+        if self._layout is not None:
+            return self._layout.name
+        if self._gone is None:
+            return str(self._handle.status().name)
+        return ""
+
+    @property
+    def piece_length(self) -> int:
+        """Bytes per piece (all but the last piece)."""
+        return self.layout.piece_length
+
+    @property
+    def num_pieces(self) -> int:
+        """Number of pieces."""
+        return self.layout.num_pieces
+
+    @property
+    def total_size(self) -> int:
+        """Bytes in the torrent's byte space, pad files included."""
+        return self.layout.total_size
+
+    @property
+    def files(self) -> pd.DataFrame:
+        """One row per file, pad files left out; see :data:`torframes.torrent.files.FILE_DTYPES`.
+
+        Columns ``index`` (libtorrent's file index, also the frame's index),
+        ``path``, ``size``, ``offset`` (where the file starts in the torrent),
+        ``piece_first``/``piece_last`` (the pieces holding it).
+        """
+        if self._files is None:
+            self._files = self.layout.table()
+        return self._files.copy()
+
+    async def wait_metadata(self, timeout: float | None = None) -> None:
+        """Wait until the metadata is known (at once for a ``.torrent`` source).
+
+        ``timeout`` defaults to ``settings.metadata_timeout``. Raises
+        :class:`MetadataTimeout`, or :class:`ClientClosed` if the client closes.
+        """
+        if self._layout is not None:
+            return
+        self._check_alive()
+        if timeout is None:
+            timeout = self._client.settings.metadata_timeout
+        done, _ = await asyncio.wait({self._metadata}, timeout=timeout)
+        if not done:
+            raise MetadataTimeout(
+                f"no metadata within {timeout:g} s ({self._peer_summary()})",
+                infohash=self.infohash,
+            )
+        self._metadata.result()
+
+    def _peer_summary(self) -> str:
+        given = f"{len(self._peers)} peer(s) given"
+        if self._gone is not None:
+            return given
+        status = self._handle.status()
+        return f"{given}, {status.num_peers} connected, {status.list_peers} known"
+
+    # -- files and pieces ---------------------------------------------------------
+
+    def file_index(self, file: int | str) -> int:
+        """libtorrent's index of ``file`` (an index or a path); raises :class:`NoSuchFile`."""
+        return self._entry(file).index
+
+    def file_offset(self, file: int | str) -> int:
+        """Where ``file`` starts in the torrent's byte space."""
+        return self._entry(file).offset
+
+    def file_size(self, file: int | str) -> int:
+        """Size of ``file`` in bytes."""
+        return self._entry(file).size
+
+    def file_path(self, file: int | str) -> str:
+        """Path of ``file`` as shown in :attr:`files`."""
+        return self._entry(file).path
+
+    def _entry(self, file: int | str) -> FileEntry:
+        try:
+            return self.layout.entry(file)
+        except TorframesError as error:
+            raise error.where(infohash=self.infohash) from None
+
+    def _byte_range(self, entry: FileEntry, start: int, length: int) -> int:
+        """Check ``[start, start + length)`` lies in the file; its offset in the torrent."""
+        if isinstance(start, bool) or isinstance(length, bool):
+            raise TypeError("start and length are byte counts, not bools")
+        if start < 0 or length < 0 or start + length > entry.size:
+            raise ValueError(
+                f"bytes {start}..{start + length} are outside {entry.path!r} "
+                f"({entry.size} bytes) of torrent {self.infohash}"
+            )
+        return entry.offset + start
+
+    def pieces_for(self, file: int | str, start: int, length: int) -> range:
+        """Indices of the pieces holding bytes ``[start, start + length)`` of ``file``."""
+        entry = self._entry(file)
+        offset = self._byte_range(entry, start, length)
+        return piece_range(offset, length, self.layout.piece_length)
+
+    def piece_size(self, piece: int) -> int:
+        """Size of ``piece`` in bytes (pad bytes included; the last piece may be short)."""
+        return self.layout.piece_size(self._check_piece(piece))
+
+    def transfer_size(self, piece: int) -> int:
+        """Payload bytes fetching ``piece`` costs: its size less v2 padding, never sent."""
+        return self.layout.transfer_size(self._check_piece(piece))
+
+    def have(self, piece: int) -> bool:
+        """True when ``piece`` is downloaded and verified."""
+        return piece in self._held
+
+    def held_pieces(self) -> frozenset[int]:
+        """Every piece downloaded and verified so far."""
+        return frozenset(self._held)
+
+    def _check_piece(self, piece: int) -> int:
+        num_pieces = self.layout.num_pieces
+        if isinstance(piece, bool) or not isinstance(piece, int) or not 0 <= piece < num_pieces:
+            raise ValueError(
+                f"no piece {piece!r} in torrent {self.infohash} (pieces 0..{num_pieces - 1})"
+            )
+        return piece
+
+    # -- fetching -------------------------------------------------------------------
+
+    async def fetch(self, pieces: Iterable[int], timeout: float | None = None) -> None:
+        """Download ``pieces`` (one round), returning once every one is verified.
+
+        All are asked for at once; pieces already held are not fetched again
+        and a piece another caller is already waiting for is shared. Raises
+        :class:`PieceTimeout` (its ``pieces`` are those that did not arrive
+        within ``timeout``, default ``settings.piece_timeout``),
+        :class:`PieceFailed` or :class:`ClientClosed`.
+        """
+        await self.wait_metadata()
+        waits = self._request(pieces)
+        if waits:
+            await self._wait_all(waits, timeout)
+
+    async def stream_pieces(
+        self, pieces: Iterable[int], timeout: float | None = None
+    ) -> AsyncIterator[tuple[int, bytes]]:
+        """Ask for all ``pieces`` at once; yield ``(index, bytes)`` for each as soon as it is here.
+
+        Held pieces come first. ``timeout`` (default ``settings.piece_timeout``)
+        bounds the whole stream; raises like :meth:`fetch`.
+        """
+        await self.wait_metadata()
+        wanted = self._check_pieces(pieces)
+        waits = self._request(wanted)
+        deadline = self._deadline(timeout)
+        for piece in wanted:
+            if piece not in waits:
+                yield piece, await self._read_back(piece)
+        pending = {future: piece for piece, future in waits.items()}
+        while pending:
+            remaining = deadline - self._loop.time()
+            done = set()
+            if remaining > 0:
+                done, _ = await asyncio.wait(
+                    pending, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+                )
+            if not done:
+                raise self._timeout(sorted(pending.values()), len(waits), timeout)
+            for piece in sorted(pending.pop(future) for future in done):
+                waits[piece].result()
+                yield piece, await self._read_back(piece)
+
+    async def piece(self, piece: int, timeout: float | None = None) -> bytes:
+        """The bytes of ``piece`` (exactly :meth:`piece_size` long), fetched if needed."""
+        await self.wait_metadata()
+        self._check_piece(piece)
+        cached = self._client._cache.get((self.infohash, piece))
+        if cached is not None:
+            return cached
+        await self.fetch([piece], timeout)
+        return await self._read_back(piece)
+
+    async def read(
+        self, file: int | str, start: int, length: int, timeout: float | None = None
+    ) -> bytes:
+        """Exactly bytes ``[start, start + length)`` of ``file`` (index or path).
+
+        Fetches only the pieces covering the range, in one round. Raises
+        :class:`NoSuchFile`, :class:`ValueError` for a range outside the file,
+        and whatever :meth:`fetch` raises.
+        """
+        await self.wait_metadata()
+        entry = self._entry(file)
+        offset = self._byte_range(entry, start, length)
+        if length == 0:
+            return b""
+        covering = piece_range(offset, length, self.layout.piece_length)
+        try:
+            await self.fetch(covering, timeout)
+            chunks = await asyncio.gather(*(self._read_back(piece) for piece in covering))
+        except TorframesError as error:
+            raise error.where(infohash=self.infohash, file=entry.path) from None
+        return slice_pieces(chunks, covering.start, offset, length, self.layout.piece_length)
+
+    def _check_pieces(self, pieces: Iterable[int]) -> list[int]:
+        return sorted({self._check_piece(piece) for piece in pieces})
+
+    def _deadline(self, timeout: float | None) -> float:
+        if timeout is None:
+            timeout = self._client.settings.piece_timeout
+        return self._loop.time() + timeout
+
+    def _request(self, pieces: Iterable[int]) -> dict[int, asyncio.Future[None]]:
+        """Futures for every piece of ``pieces`` not held; ask libtorrent for the new ones."""
+        self._check_alive()
+        waits: dict[int, asyncio.Future[None]] = {}
+        new: list[int] = []
+        for piece in self._check_pieces(pieces):
+            if piece in self._held:
+                continue
+            future = self._fetching.get(piece)
+            if future is None or future.done():
+                future = self._loop.create_future()
+                self._fetching[piece] = future
+                self._hash_failures.pop(piece, None)
+                new.append(piece)
+            waits[piece] = future
+        if new:
+            self._rounds += 1
+            self._handle.prioritize_pieces([(piece, _TOP_PRIORITY) for piece in new])
+        if waits:
+            self._connect_peers()
+        return waits
+
+    async def _wait_all(
+        self, waits: dict[int, asyncio.Future[None]], timeout: float | None
+    ) -> None:
+        if timeout is None:
+            timeout = self._client.settings.piece_timeout
+        _, pending = await asyncio.wait(
+            set(waits.values()), timeout=timeout, return_when=asyncio.FIRST_EXCEPTION
+        )
+        for piece in sorted(waits):
+            future = waits[piece]
+            if future.done():
+                future.result()
+        if pending:
+            missing = sorted(piece for piece, future in waits.items() if not future.done())
+            raise self._timeout(missing, len(waits), timeout)
+
+    def _timeout(self, missing: list[int], asked: int, timeout: float | None) -> PieceTimeout:
+        if timeout is None:
+            timeout = self._client.settings.piece_timeout
+        shown = ", ".join(map(str, missing[:10])) + (", …" if len(missing) > 10 else "")
+        return PieceTimeout(
+            f"{len(missing)} of {asked} pieces did not arrive within {timeout:g} s "
+            f"(pieces {shown}; {self._peer_summary()})",
+            pieces=tuple(missing),
+            infohash=self.infohash,
+        )
+
+    async def _read_back(self, piece: int) -> bytes:
+        """Read a held piece back from storage (``read_piece`` → ``read_piece_alert``)."""
+        key = (self.infohash, piece)
+        cached = self._client._cache.get(key)
+        if cached is not None:
+            return cached
+        self._check_alive()
+        future = self._reading.get(piece)
+        if future is None:
+            future = self._loop.create_future()
+            self._reading[piece] = future
+            self._handle.read_piece(piece)
+        timeout = self._client.settings.piece_timeout
+        done, _ = await asyncio.wait({future}, timeout=timeout)
+        if not done:
+            raise PieceFailed(
+                f"piece {piece} could not be read back from storage within {timeout:g} s",
+                infohash=self.infohash,
+            )
+        return future.result()
+
+    def _connect_peers(self) -> None:
+        """(Re)connect the explicit peers; libtorrent ignores ones already connected."""
+        for peer in self._peers:
+            self._handle.connect_peer(peer)
+
+    def add_peers(self, peers: Iterable[Peer]) -> None:
+        """Remember more explicit peers and connect to them."""
+        new = [(str(host), int(port)) for host, port in peers]
+        new = [peer for peer in new if peer not in self._peers]
+        self._peers.extend(new)
+        if self._gone is None:
+            for peer in new:
+                self._handle.connect_peer(peer)
+
+    # -- statistics -----------------------------------------------------------------
+
+    @property
+    def stats(self) -> TorrentStats:
+        """Transfer counters right now (exact: read from libtorrent's status)."""
+        status = self._final_status if self._gone is not None else self._handle.status()
+        return TorrentStats(
+            pieces_fetched=self._pieces_fetched,
+            bytes_fetched=int(status.total_payload_download) if status else 0,
+            redundant_bytes=int(status.total_redundant_bytes) if status else 0,
+            failed_bytes=int(status.total_failed_bytes) if status else 0,
+            rounds=self._rounds,
+            added_at=self._added_at,
+            metadata_at=self._metadata_at,
+            piece_times=self._piece_times,
+        )
+
+    # -- removal ---------------------------------------------------------------------
+
+    async def remove(self) -> None:
+        """Stop and remove the torrent from its client (its stored pieces too, if temporary).
+
+        Pending waits on this torrent fail with :class:`ClientClosed`.
+        """
+        if self._gone is not None:
+            if self._removal is not None:
+                await asyncio.wait({self._removal}, timeout=10)
+            return
+        await self._client._remove(self)
+
+    def _check_alive(self) -> None:
+        if self._gone is not None:
+            raise type(self._gone)(self._gone.message, infohash=self.infohash)
+
+    def _shut(self, error: TorframesError) -> None:
+        """Fail every pending wait with ``error``; the torrent is unusable after."""
+        if self._gone is not None:
+            return
+        self._gone = error
+        try:
+            self._final_status = self._handle.status()
+        except RuntimeError:  # the handle is already invalid
+            self._final_status = None
+        for future in [self._metadata, *self._fetching.values(), *self._reading.values()]:
+            _fail(future, ClientClosed(error.message, infohash=self.infohash))
+        self._fetching.clear()
+        self._reading.clear()
+        self._client._cache.discard_where(self.infohash)
+
+    # -- alerts (called by the client's alert handler, on the loop thread) ----------------
+
+    def _on_metadata(self) -> None:
+        if self._layout is not None:
+            return
+        info = self._handle.torrent_file()
+        if info is None:
+            return
+        self._layout = FileLayout.from_torrent_info(info)
+        self._v1, self._v2 = hex_hashes(info.info_hashes())
+        self._metadata_at = time.monotonic()
+        self._sync_held()
+        _resolve(self._metadata, None)
+
+    def _on_piece_finished(self, piece: int) -> None:
+        if piece not in self._held:
+            self._held.add(piece)
+            self._pieces_fetched += 1
+            self._piece_times[piece] = time.monotonic() - self._added_at
+        future = self._fetching.pop(piece, None)
+        if future is not None:
+            _resolve(future, None)
+
+    def _on_hash_failed(self, piece: int) -> None:
+        failures = self._hash_failures.get(piece, 0) + 1
+        self._hash_failures[piece] = failures
+        if failures < MAX_HASH_FAILURES:
+            return  # libtorrent asks for the piece again by itself
+        self._handle.prioritize_pieces([(piece, _DONT_DOWNLOAD)])
+        future = self._fetching.pop(piece, None)
+        if future is not None:
+            _fail(
+                future,
+                PieceFailed(
+                    f"piece {piece} failed its hash check {failures} times",
+                    infohash=self.infohash,
+                ),
+            )
+
+    def _on_read_piece(self, piece: int, error: str | None, data: bytes) -> None:
+        future = self._reading.pop(piece, None)
+        if error is not None:
+            if future is not None:
+                _fail(
+                    future,
+                    PieceFailed(
+                        f"piece {piece} could not be read back from storage: {error}",
+                        infohash=self.infohash,
+                    ),
+                )
+            return
+        if self._layout is not None:
+            size = self._layout.piece_size(piece)
+            if len(data) < size:  # v2: libtorrent leaves out the pad bytes at a file's end
+                data += bytes(size - len(data))
+        self._client._cache.put((self.infohash, piece), data)
+        if future is not None:
+            _resolve(future, data)
+
+    def _on_storage_error(self, message: str) -> None:
+        for piece, future in list(self._fetching.items()):
+            _fail(
+                future,
+                PieceFailed(f"piece {piece}: storage error: {message}", infohash=self.infohash),
+            )
+        self._fetching.clear()
+
+    def _sync_held(self) -> None:
+        """Re-read which pieces libtorrent holds: after a check, or after alerts were dropped.
+
+        Pieces found that a caller was waiting for count as fetched; pieces
+        that were already in storage (a kept ``storage_dir``) do not.
+        """
+        if self._gone is not None or self._layout is None:
+            return
+        status = self._handle.status(self._handle.query_pieces)
+        for piece, have in enumerate(status.pieces):
+            if not have or piece in self._held:
+                continue
+            if piece in self._fetching:
+                self._on_piece_finished(piece)
+            else:
+                self._held.add(piece)
+
+    def _resync(self) -> None:
+        """Catch up after libtorrent dropped alerts (its queue was full)."""
+        if self._gone is not None:
+            return
+        if self._layout is None:
+            if self._handle.status().has_metadata:
+                self._on_metadata()
+            return
+        self._sync_held()
