@@ -21,10 +21,13 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from torframes.containers.base import IndexLimits
 
 __all__ = ["LibtorrentValue", "Settings", "libtorrent_defaults"]
 
@@ -112,6 +115,32 @@ class Settings(BaseSettings):
         64 * MiB, ge=0, description="In-memory cache of read-back piece bytes (LRU), in bytes."
     )
 
+    # -- container index ------------------------------------------------------
+    max_index_bytes: int = Field(
+        64 * MiB, ge=4096, description="Largest index (MP4 moov, Matroska Cues) accepted, bytes."
+    )
+    tail_window: int = Field(
+        10 * MiB,
+        ge=4096,
+        description="Tail searched for moov when box headers cannot be followed, bytes.",
+    )
+    max_samples: int = Field(
+        20_000_000, ge=1, description="Most samples a table may hold (all tracks together)."
+    )
+    cluster_probes: int = Field(
+        16,
+        ge=1,
+        le=1024,
+        description="Clusters probed for keyframes in a Matroska file without Cues.",
+    )
+    speculate_last_piece: bool = Field(
+        False,
+        description=(
+            "Fetch the file's last piece in the index probe's first round: one piece "
+            "more, one round fewer when the index sits at the tail."
+        ),
+    )
+
     # -- passthrough ---------------------------------------------------------
     libtorrent: dict[str, LibtorrentValue] = Field(
         default_factory=dict,
@@ -174,6 +203,17 @@ class Settings(BaseSettings):
         values.update(overrides)
         values["libtorrent"] = libtorrent
         return cls(**values)
+
+    def index_limits(self) -> IndexLimits:
+        """The bounds container parsers work within."""
+        from torframes.containers.base import IndexLimits
+
+        return IndexLimits(
+            max_index_bytes=self.max_index_bytes,
+            tail_window=self.tail_window,
+            max_samples=self.max_samples,
+            max_cluster_probes=self.cluster_probes,
+        )
 
     def to_libtorrent(self) -> dict[str, LibtorrentValue]:
         """The libtorrent settings pack for a session, passthrough settings applied last."""

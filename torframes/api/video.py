@@ -288,10 +288,14 @@ async def open_video(
     *,
     metadata_timeout: float | None = None,
     limits: IndexLimits | None = None,
-    speculate_last_piece: bool = False,
+    speculate_last_piece: bool | None = None,
 ) -> Video:
-    """Add ``source`` to ``client``, wait for metadata, probe the index: a :class:`Video`."""
+    """Add ``source`` to ``client``, wait for metadata, probe the index: a :class:`Video`.
+
+    ``limits`` and ``speculate_last_piece`` default to the client's settings.
+    """
     opened_at = time.monotonic()
+    settings = client.settings
     torrent = await client.add(source, peers=list(peers) if peers else None)
     await torrent.wait_metadata(timeout=metadata_timeout)
     if file is None:
@@ -304,8 +308,14 @@ async def open_video(
         file_offset=torrent.file_offset(file_index),
         file_size=torrent.file_size(file_index),
     )
+    if speculate_last_piece is None:
+        speculate_last_piece = settings.speculate_last_piece
     probe = await probe_index(
-        torrent, file_index, geometry, limits=limits, speculate_last_piece=speculate_last_piece
+        torrent,
+        file_index,
+        geometry,
+        limits=limits or settings.index_limits(),
+        speculate_last_piece=speculate_last_piece,
     )
     video = Video(torrent, file_index, geometry, probe, opened_at=opened_at)
     video._index_time = time.monotonic() - opened_at

@@ -2,8 +2,31 @@
 
 * :class:`LocalSwarm` — a libtorrent seeder on loopback that makes torrents
   from given files (v1, v2 or hybrid) and reports exactly what it uploaded.
+* :func:`make_video` / :class:`VideoSpec` — deterministic fixture videos
+  (H.264, HEVC, AV1, VP9, VP8, MPEG-4 Part 2 in MP4, MOV, Matroska, WebM)
+  whose frames show their own index; :func:`read_frame_index` reads it back
+  from decoded pixels.
+* :func:`sample_path` — the bundled demo video (``data/sample.mp4``).
 """
 
+from torframes.testing.sample import make_sample, sample_path
 from torframes.testing.swarm import LocalSwarm, Seed
+from torframes.testing.videos import (
+    FrameIndexUnreadable,
+    VideoSpec,
+    frame_pixels,
+    make_video,
+    read_frame_index,
+)
 
-__all__ = ["LocalSwarm", "Seed"]
+__all__ = [
+    "FrameIndexUnreadable",
+    "LocalSwarm",
+    "Seed",
+    "VideoSpec",
+    "frame_pixels",
+    "make_sample",
+    "make_video",
+    "read_frame_index",
+    "sample_path",
+]

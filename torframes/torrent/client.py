@@ -45,6 +45,8 @@ from torframes.torrent.torrent import Peer, Torrent, _fail, _resolve
 if TYPE_CHECKING:
     import libtorrent
 
+    from torframes.api.video import Video
+
 __all__ = ["Client"]
 
 log = logging.getLogger(__name__)
@@ -276,6 +278,22 @@ class Client:
         torrent = await asyncio.shield(pending.future)
         torrent.add_peers(peer_list)
         return torrent
+
+    async def open(
+        self,
+        source: Source,
+        file: int | str | None = None,
+        peers: Iterable[Peer] | None = None,
+    ) -> Video:
+        """Add ``source``, wait for its metadata and parse the video's index: a :class:`Video`.
+
+        ``file`` is a file index or path; by default the largest video file.
+        Only the pieces holding the index's headers and the index itself are
+        fetched. See :mod:`torframes.api.video`.
+        """
+        from torframes.api.video import open_video
+
+        return await open_video(self, source, file=file, peers=list(peers or ()))
 
     def get(self, infohash: str) -> Torrent | None:
         """The torrent with this v1 or v2 infohash (hex), if added."""
