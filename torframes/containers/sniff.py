@@ -2,7 +2,9 @@
 
 MP4/MOV is recognised by a known top-level box type in bytes 4..8
 (ISO/IEC 14496-12 §4.2: every file is a sequence of boxes); Matroska and
-WebM by the EBML magic ``1A 45 DF A3`` (RFC 8794 §8). Other common
+WebM by the EBML magic ``1A 45 DF A3`` (RFC 8794 §8) and told apart by the
+EBML Header's DocType when the first bytes hold it (an EBML document of
+another DocType is unsupported). Other common
 containers are named in the :class:`UnsupportedContainer` error so a user
 learns what the file is.
 """
@@ -50,13 +52,18 @@ _OTHER_CONTAINERS: tuple[tuple[int, bytes, str], ...] = (
 
 
 def sniff(head: bytes | memoryview) -> str:
-    """Name the container of a file from its first bytes: ``"mp4"`` or ``"matroska"``.
+    """Name the container of a file from its first bytes: ``"mp4"``, ``"matroska"`` or ``"webm"``.
 
     Raises :class:`UnsupportedContainer` naming what was found otherwise.
     """
     head = bytes(head[:SNIFF_BYTES])
     if head.startswith(_EBML_MAGIC):
-        return "matroska"
+        from torframes.containers.matroska.ebml import peek_doctype
+
+        doc_type = peek_doctype(head)
+        if doc_type is None or doc_type in ("matroska", "webm"):
+            return doc_type or "matroska"
+        raise UnsupportedContainer(f"unsupported container: EBML document of type {doc_type!r}")
     if len(head) >= 8 and head[4:8] in _MP4_FIRST_BOXES:
         return "mp4"
     for offset, magic, name in _OTHER_CONTAINERS:
@@ -106,6 +113,6 @@ def _parser_class(container: str) -> type[IndexParser]:
         from torframes.containers.mp4 import Mp4IndexParser
 
         return Mp4IndexParser
-    from torframes.containers.matroska import MatroskaIndexParser
+    from torframes.containers.matroska import MatroskaIndexParser  # "matroska" and "webm"
 
     return MatroskaIndexParser

@@ -1,0 +1,211 @@
+"""The I/O-free plumbing shared by the parser, the locator and the probes.
+
+Each of them is written as a generator that yields a :class:`Need` whenever
+the bytes it holds do not suffice, and returns its result; a
+:class:`Runner` turns that generator into the ``feed``/``step`` contract of
+:mod:`torframes.containers.base`. :class:`Reads` keeps the bytes fed, and
+:class:`Window` gives a task walking forward through the file reads that
+widen a bounded number of times.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Generator, Iterable
+from typing import Generic, TypeVar
+
+from torframes.containers.base import ByteRange, ByteStore, Need
+from torframes.errors import ContainerError, MalformedContainer
+
+__all__ = ["Reads", "Runner", "Task", "Window", "WindowExhausted", "merge_ranges"]
+
+T = TypeVar("T")
+
+#: A step-by-step reader: yields Needs, returns its result.
+Task = Generator[Need, None, T]
+
+#: Exceptions that bad input could raise from code that forgot a check; the
+#: runner turns them into :class:`MalformedContainer` ("internal error"),
+#: so that nothing but the project's errors ever leaves a parser.
+_BAD_INPUT_ERRORS = (
+    IndexError,
+    KeyError,
+    ValueError,
+    OverflowError,
+    ZeroDivisionError,
+    struct.error,
+)
+
+
+def merge_ranges(ranges: Iterable[ByteRange]) -> tuple[ByteRange, ...]:
+    """Ranges sorted, with overlapping and touching ones joined; empty ones dropped."""
+    merged: list[ByteRange] = []
+    for r in sorted(r for r in ranges if r.length):
+        if merged and r.start <= merged[-1].stop:
+            if r.stop > merged[-1].stop:
+                merged[-1] = ByteRange(merged[-1].start, r.stop)
+        else:
+            merged.append(r)
+    return tuple(merged)
+
+
+class Reads:
+    """The bytes of one file fed so far.
+
+    Everything fed is kept while the total stays under ``soft_budget``;
+    past it only the parts of the ranges last asked for are kept (a driver
+    feeding whole torrent pieces may give far more than was asked).
+    """
+
+    def __init__(self, file_size: int, soft_budget: int) -> None:
+        self.file_size = file_size
+        self.soft_budget = soft_budget
+        self.store = ByteStore(file_size, 1 << 62)
+        self.asked: tuple[ByteRange, ...] = ()
+
+    def feed(self, offset: int, data: bytes | memoryview) -> None:
+        if self.store.held + len(data) <= self.soft_budget:
+            self.store.add(offset, data)
+            return
+        view = memoryview(data)
+        for wanted in self.asked:
+            start, stop = max(wanted.start, offset), min(wanted.stop, offset + len(view))
+            if start < stop:
+                self.store.add(start, view[start - offset : stop - offset])
+
+    def has(self, start: int, stop: int) -> bool:
+        return self.store.has(start, min(stop, self.file_size))
+
+    def get(self, start: int, stop: int) -> memoryview:
+        """The bytes ``[start, stop)``, which must be held."""
+        data = self.store.get(start, stop)
+        if data is None:
+            raise MalformedContainer(f"internal error: bytes [{start}, {stop}) not held")
+        return data
+
+    def extent(self, start: int, limit: int) -> int:
+        """The end of the bytes held contiguously from ``start``, at most ``limit``."""
+        limit = min(limit, self.file_size)
+        if start >= limit:
+            return start
+        gaps = self.store.missing(start, limit)
+        return gaps[0].start if gaps else limit
+
+    def need(self, ranges: Iterable[ByteRange], reason: str) -> Need | None:
+        """A Need for the parts of ``ranges`` not held yet (cut to the file), or None."""
+        gaps = [
+            gap
+            for r in ranges
+            for gap in self.store.missing(min(r.start, self.file_size), min(r.stop, self.file_size))
+        ]
+        if not gaps:
+            return None
+        return Need(merge_ranges(gaps), reason)
+
+    def require(self, ranges: Iterable[ByteRange], reason: str) -> Task[None]:
+        """Yield Needs until every byte of ``ranges`` (cut to the file) is held."""
+        ranges = tuple(ranges)
+        while (need := self.need(ranges, reason)) is not None:
+            yield need
+
+    def bytes(self, start: int, stop: int, reason: str) -> Task[memoryview]:
+        """``[start, stop)``, asked for exactly if not held."""
+        yield from self.require((ByteRange(start, stop),), reason)
+        return self.get(start, stop)
+
+
+class WindowExhausted(Exception):
+    """A :class:`Window` used all the reads it was allowed (internal signal, never escapes)."""
+
+
+class Window:
+    """Bounded, widening reads for a task that walks forward through a file.
+
+    The first read is ``first`` bytes; each later one is twice the last; at
+    most ``max_reads`` reads and ``max_bytes`` bytes are asked for, whatever
+    the file says (by default ``first * (2**max_reads - 1)``).
+    """
+
+    def __init__(
+        self,
+        reads: Reads,
+        first: int,
+        max_reads: int,
+        reason: str,
+        max_bytes: int | None = None,
+    ) -> None:
+        self._reads = reads
+        self.first = first
+        self.max_reads = max_reads
+        self.max_bytes = first * ((1 << max_reads) - 1) if max_bytes is None else max_bytes
+        self.reason = reason
+        self.count = 0
+        self.spent = 0
+        self.asked: list[ByteRange] = []
+        self.used: ByteRange | None = None
+        self._last: Need | None = None
+
+    def touch(self, start: int, stop: int) -> None:
+        """Record that ``[start, stop)`` was read: :attr:`used` spans every byte touched."""
+        if self.used is None:
+            self.used = ByteRange(start, stop)
+        else:
+            self.used = ByteRange(min(self.used.start, start), max(self.used.stop, stop))
+
+    def want(self, start: int, stop: int, limit: int) -> Need | None:
+        """A Need covering ``[start, stop)`` and reading ahead up to ``limit``, or None if held."""
+        stop = min(stop, limit)
+        if self._reads.has(start, stop):
+            return None
+        if self._last is not None and self._reads.need(self._last.ranges, "") is not None:
+            return self._last  # the last read has not been fed yet: ask again, uncounted
+        remaining = self.max_bytes - self.spent
+        if self.count >= self.max_reads or remaining < stop - start:
+            raise WindowExhausted(self.reason)
+        size = min(self.first << self.count, remaining)
+        wanted = ByteRange(start, min(limit, max(stop, start + size)))
+        self.count += 1
+        need = self._reads.need((wanted,), self.reason)
+        self._last = need
+        if need is not None:
+            self.asked.extend(need.ranges)
+            self.spent += need.length
+        return need
+
+    def bytes(self, start: int, stop: int, limit: int) -> Task[memoryview]:
+        """``[start, stop)``, read through this window."""
+        while (need := self.want(start, stop, limit)) is not None:
+            yield need
+        self.touch(start, stop)
+        return self._reads.get(start, stop)
+
+
+class Runner(Generic[T]):
+    """Drives a :data:`Task` one ``step`` at a time; remembers its result or error."""
+
+    def __init__(self, task: Task[T], reads: Reads, what: str) -> None:
+        self._task = task
+        self._reads = reads
+        self._what = what
+        self._result: T | None = None
+        self._done = False
+        self._error: ContainerError | None = None
+
+    def step(self) -> Need | T:
+        if self._done:
+            return self._result  # type: ignore[return-value]
+        if self._error is not None:
+            raise self._error
+        try:
+            need = next(self._task)
+        except StopIteration as stop:
+            self._done, self._result = True, stop.value
+            return stop.value
+        except ContainerError as error:
+            self._error = error
+            raise
+        except _BAD_INPUT_ERRORS as error:
+            self._error = MalformedContainer(f"internal error reading {self._what}: {error!r}")
+            raise self._error from error
+        self._reads.asked = need.ranges
+        return need
