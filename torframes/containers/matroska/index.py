@@ -3,8 +3,9 @@ Tracks and Cues, in as few reads as the file's layout allows.
 
 The reads, for a file with a SeekHead (every muxer writes one):
 
-1. the head, ``[0, 64 KiB)``: EBML Header, Segment header, SeekHead, and
-   usually Info, Tracks and (when written in front) Cues;
+1. the head, ``[0, 4 KiB)``: EBML Header, Segment header, SeekHead, and
+   often Info and Tracks (a torrent driver feeds the whole first piece, so
+   asking for little costs nothing there and keeps unneeded pieces out);
 2. one Need for every SeekHead target still missing (Info, Tracks, Cues, a
    second SeekHead), each exactly its element's range when its header is
    held, else up to the next element the SeekHead or the walk places (the
@@ -69,7 +70,7 @@ KiB = 1024
 MiB = 1024 * KiB
 
 #: First read: the EBML Header, the Segment header and the elements before the Clusters.
-HEAD_BYTES = 64 * KiB
+HEAD_BYTES = 4 * KiB
 #: Largest read made at a SeekHead target whose size is not known yet.
 SPECULATE_BYTES = 1 * MiB
 #: Read made at an element whose size is unknown when speculating would read too much.
