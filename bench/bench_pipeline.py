@@ -32,8 +32,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import av
-
 from torframes.api.probe import probe_index
 from torframes.api.video import Video, open_video
 from torframes.containers.base import ByteRange
@@ -42,7 +40,7 @@ from torframes.decode.decoder import decode_sample
 from torframes.plan.pieces import PieceGeometry, pieces_for_ranges, pieces_for_rows
 from torframes.settings import Settings
 from torframes.testing.swarm import LocalSwarm, Seed
-from torframes.testing.videos import make_video
+from torframes.testing.videos import make_video, remux
 from torframes.torrent.client import Client
 
 KiB, MiB = 1024, 1024 * 1024
@@ -84,24 +82,8 @@ def make_files(size_mb: int) -> dict[str, Path]:
         )
         partial.rename(tail)
     if not head.exists():
-        remux_faststart(tail, head)
+        remux(tail, head, options={"movflags": "+faststart"})
     return {"tail": tail, "head": head}
-
-
-def remux_faststart(source: Path, target: Path) -> None:
-    """Copy every packet of ``source`` into ``target`` with ``moov`` first."""
-    partial = target.with_suffix(".partial.mp4")
-    with (
-        av.open(str(source)) as inp,
-        av.open(str(partial), "w", format="mp4", options={"movflags": "+faststart"}) as out,
-    ):
-        mapping = {s.index: out.add_stream_from_template(s) for s in inp.streams}
-        for packet in inp.demux():
-            if packet.dts is None:
-                continue
-            packet.stream = mapping[packet.stream.index]
-            out.mux(packet)
-    partial.rename(target)
 
 
 async def shots(video: Video, picks) -> None:

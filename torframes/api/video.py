@@ -25,10 +25,13 @@ from torframes.decode.names import screenshot_name
 from torframes.errors import NoVideoFile, TorframesError, UnsupportedCodec
 from torframes.plan.pieces import PieceGeometry, add_piece_columns, piece_bytes, pieces_for_ranges
 from torframes.plan.select import select_keyframes
+from torframes.sync import run_sync, syncify
 
 if TYPE_CHECKING:
     from torframes.torrent.client import Client
     from torframes.torrent.torrent import Torrent
+    from torframes.widgets.explorer import KeyframeExplorer
+    from torframes.widgets.grid import ThumbnailGrid
 
 __all__ = ["Video", "open_video"]
 
@@ -207,6 +210,23 @@ class Video:
         table["path"] = pd.array([path for _, path in saved], dtype="string")
         return table.sort_values("time", kind="stable")
 
+    async def locate(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """``rows`` with every sample's exact ``offset`` and ``size`` filled in.
+
+        Rows from an index that lists only where keyframes roughly are
+        (Matroska Cues: the Cluster) are located by reading the block header
+        there, fetching only the pieces that hold it; rows already exact are
+        returned as they are. All rows are located concurrently.
+        """
+        located = await asyncio.gather(*(self._locate(row) for _, row in rows.iterrows()))
+        out = rows.copy()
+        if located:
+            out["offset"] = pd.array([offset for offset, _ in located], dtype="int64")
+            out["size"] = pd.array([size for _, size in located], dtype="Int64")
+        return add_piece_columns(
+            out.drop(columns=["piece_first", "piece_last"], errors="ignore"), self.geometry
+        )
+
     # -- accounting ---------------------------------------------------------------------------
 
     @property
@@ -259,6 +279,73 @@ class Video:
             f"<Video {self.torrent.infohash[:12]}… file {self.file} {self.path!r}: "
             f"{self.index.container}, {len(self.tracks)} tracks, {len(self.keyframes)} keyframes>"
         )
+
+    # -- without await (torframes.sync) ------------------------------------------------------
+
+    frame_sync = syncify(frame)
+    save_sync = syncify(save)
+
+    def frames_sync(
+        self,
+        rows: pd.DataFrame | Sequence[RowLike],
+        *,
+        width: int | None = None,
+        height: int | None = None,
+        max_side: int | None = None,
+    ) -> list[tuple[pd.Series, Image.Image]]:
+        """Blocking form of :meth:`frames`: every ``(row, image)``, in the order of ``rows``."""
+
+        async def collect() -> list[tuple[pd.Series, Image.Image]]:
+            found = self.frames(rows, width=width, height=height, max_side=max_side)
+            return [item async for item in found]
+
+        arrived = run_sync(collect())
+        labels = list(rows.index) if isinstance(rows, pd.DataFrame) else None
+        if labels is None:
+            return arrived
+        position = {label: i for i, label in enumerate(labels)}
+        return sorted(arrived, key=lambda item: position[item[0].name])
+
+    # -- notebook face (torframes.widgets) ---------------------------------------------------
+
+    def grid(
+        self,
+        rows: pd.DataFrame | int = 5,
+        strategy: str = "even",
+        *,
+        columns: int = 5,
+        max_side: int = 240,
+        start: bool = True,
+    ) -> ThumbnailGrid:
+        """A thumbnail grid widget of ``rows`` (or of ``select(rows, strategy)`` for a count).
+
+        Returns at once; the frames arrive in a task on the running loop.
+        See :class:`torframes.widgets.ThumbnailGrid`.
+        """
+        from torframes.widgets.grid import ThumbnailGrid
+
+        table = self.select(rows, strategy) if isinstance(rows, int) else rows
+        return ThumbnailGrid(self, table, columns=columns, max_side=max_side, start=start)
+
+    def explore(self, **options: Any) -> KeyframeExplorer:
+        """A keyframe explorer widget; see :class:`torframes.widgets.KeyframeExplorer`."""
+        from torframes.widgets.explorer import KeyframeExplorer
+
+        return KeyframeExplorer(self, **options)
+
+    def piece_map(self, rows: pd.DataFrame | None = None, **options: Any) -> Image.Image:
+        """A picture of this file's pieces: fetched, untouched, the index, keyframes, ``rows``.
+
+        See :func:`torframes.widgets.render_piece_map` for ``options``.
+        """
+        from torframes.widgets.piecemap import render_piece_map
+
+        return render_piece_map(self, rows, **options).image
+
+    def _repr_html_(self) -> str:
+        from torframes.widgets.reprs import video_html
+
+        return video_html(self)
 
 
 def _save_image(image: Image.Image, target: Path, fmt: str, quality: int) -> None:

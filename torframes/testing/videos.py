@@ -14,6 +14,7 @@ keyframes) so tests know where the keyframes are.
 from __future__ import annotations
 
 import fractions
+import io
 import math
 import os
 from collections.abc import Mapping
@@ -33,6 +34,7 @@ __all__ = [
     "frame_pixels",
     "make_video",
     "read_frame_index",
+    "remux",
 ]
 
 #: Codec name -> (encoder, pixel format).
@@ -328,3 +330,46 @@ def _audio_frames(stream: Any, spec: VideoSpec) -> Any:
         frame.pts = start
         frame.time_base = fractions.Fraction(1, rate)
         yield frame
+
+
+class _Pipe:
+    """A write-only file object: PyAV muxes to it as to a pipe (no seeking back)."""
+
+    def __init__(self) -> None:
+        self.buffer = io.BytesIO()
+
+    def write(self, data: bytes) -> int:
+        return self.buffer.write(data)
+
+
+def remux(
+    source: str | Path,
+    target: str | Path,
+    *,
+    fmt: str | None = None,
+    options: Mapping[str, str] | None = None,
+    seekable: bool = True,
+) -> Path:
+    """Copy every packet of ``source`` into ``target`` with another muxer or muxer options.
+
+    ``fmt`` defaults to the target's extension (``mp4``, ``mkv``...).
+    ``options`` go to the muxer, e.g. ``{"movflags": "+faststart"}`` or
+    ``{"cues_to_front": "1"}``. ``seekable=False`` muxes as to a pipe: a
+    Matroska file then has no Cues and a Segment of unknown size.
+    """
+    target = Path(target)
+    muxer = fmt or CONTAINERS.get(target.suffix.lstrip("."), (target.suffix.lstrip("."),))[0]
+    sink: Any = str(target) if seekable else _Pipe()
+    with (
+        av.open(str(source)) as src,
+        av.open(sink, "w", format=muxer, options=dict(options or {})) as dst,
+    ):
+        streams = {s.index: dst.add_stream_from_template(s) for s in src.streams}
+        for packet in src.demux():
+            if packet.dts is None:
+                continue
+            packet.stream = streams[packet.stream.index]
+            dst.mux(packet)
+    if not seekable:
+        target.write_bytes(sink.buffer.getvalue())
+    return target

@@ -26,6 +26,7 @@ import pytest
 from torframes.containers.base import ContainerIndex, IndexLimits, Located, Need
 from torframes.containers.matroska import MatroskaIndexParser
 from torframes.testing.videos import make_video
+from torframes.testing.videos import remux as remux_packets
 
 # -- EBML writing ---------------------------------------------------------------
 
@@ -310,16 +311,6 @@ def build_mkv(
 # -- fixture files ------------------------------------------------------------
 
 
-class _Pipe:
-    """A write-only file object: PyAV muxes to it as to a pipe (no seeking)."""
-
-    def __init__(self) -> None:
-        self.buffer = io.BytesIO()
-
-    def write(self, data: bytes) -> int:
-        return self.buffer.write(data)
-
-
 def remux(
     source: Path,
     target: Path,
@@ -328,21 +319,8 @@ def remux(
     options: dict[str, str] | None = None,
     seekable: bool = True,
 ) -> Path:
-    """Copy ``source``'s packets into a new file.
-
-    ``seekable=False`` muxes as to a pipe: no Cues, unknown Segment size.
-    """
-    sink: Any = str(target) if seekable else _Pipe()
-    with av.open(str(source)) as src, av.open(sink, "w", format=fmt, options=options or {}) as dst:
-        streams = {s.index: dst.add_stream_from_template(s) for s in src.streams}
-        for packet in src.demux():
-            if packet.dts is None:
-                continue
-            packet.stream = streams[packet.stream.index]
-            dst.mux(packet)
-    if not seekable:
-        target.write_bytes(sink.buffer.getvalue())
-    return target
+    """Copy ``source``'s packets into a new file (``seekable=False``: as to a pipe)."""
+    return remux_packets(source, target, fmt=fmt, options=options, seekable=seekable)
 
 
 def unknown_sizes(data: bytes, *, clusters: bool = True, segment: bool = True) -> bytes:

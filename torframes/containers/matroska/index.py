@@ -83,8 +83,8 @@ MAX_SEEK_HEADS = 4
 #: Most reads spent walking Top-Level Elements beyond the head when no SeekHead says where to go.
 MAX_WALK_READS = 16
 #: Probes of files without Cues: first window, and how many times it may double.
-PROBE_WINDOW = 64 * KiB
-PROBE_WIDENINGS = 3
+PROBE_WINDOW = 4 * KiB
+PROBE_WIDENINGS = 5
 #: All probes together read at most this share of the Clusters' span, or
 #: :data:`MIN_PROBE_BUDGET` if that is more (a small file is read cheaply).
 PROBE_SHARE = 0.25

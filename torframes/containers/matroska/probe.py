@@ -32,9 +32,9 @@ MAX_CLUSTERS_PER_PROBE = 64
 class ProbeResult:
     """The keyframes the probes found (one per probe at most, deduplicated, in file order).
 
-    ``asked`` are the ranges the probes asked for; ``used`` for each probe
-    the span from its offset to the last byte it read (its keyframe's block
-    header when found).
+    ``asked`` are the ranges the probes asked for; ``used`` the bytes they
+    truly read (Cluster IDs scanned for, element and block headers walked),
+    merged: what a piece floor counts.
     """
 
     found: list[FoundBlock] = field(default_factory=list)
@@ -97,7 +97,7 @@ def probe_keyframes(
     return ProbeResult(
         found=sorted(found.values(), key=lambda b: b.offset),
         asked=merge_ranges(r for w in windows for r in w.asked),
-        used=merge_ranges(w.used for w in windows if w.used is not None),
+        used=merge_ranges(r for w in windows for r in w.touched),
         probes=len(tasks),
         failed=sum(block is None for block in results),
     )

@@ -142,15 +142,20 @@ class Window:
         self.count = 0
         self.spent = 0
         self.asked: list[ByteRange] = []
-        self.used: ByteRange | None = None
+        self.touched: list[ByteRange] = []
         self._last: Need | None = None
 
     def touch(self, start: int, stop: int) -> None:
-        """Record that ``[start, stop)`` was read: :attr:`used` spans every byte touched."""
-        if self.used is None:
-            self.used = ByteRange(start, stop)
-        else:
-            self.used = ByteRange(min(self.used.start, start), max(self.used.stop, stop))
+        """Record that ``[start, stop)`` was read (:attr:`touched`: what a walk truly needed)."""
+        if stop > start:
+            self.touched.append(ByteRange(start, stop))
+
+    @property
+    def used(self) -> ByteRange | None:
+        """The span from the first to the last byte touched, or None."""
+        if not self.touched:
+            return None
+        return ByteRange(min(r.start for r in self.touched), max(r.stop for r in self.touched))
 
     def want(self, start: int, stop: int, limit: int) -> Need | None:
         """A Need covering ``[start, stop)`` and reading ahead up to ``limit``, or None if held."""
