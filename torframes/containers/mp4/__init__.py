@@ -1,0 +1,37 @@
+"""MP4/MOV (ISO/IEC 14496-12, QuickTime): the ``moov`` index parser.
+
+The stages, one module each:
+
+* :mod:`~torframes.containers.mp4.boxes` — box headers (sizes 0, 1, < 8,
+  ``uuid``) and a bounds-checked payload reader;
+* :mod:`~torframes.containers.mp4.walk` — the top-level walk from headers alone;
+* :mod:`~torframes.containers.mp4.find` — "find and validate" ``moov`` when
+  the chain of headers breaks;
+* :mod:`~torframes.containers.mp4.headers`,
+  :mod:`~torframes.containers.mp4.sample_entries`,
+  :mod:`~torframes.containers.mp4.sample_tables` — one small reader per box;
+* :mod:`~torframes.containers.mp4.codecs` — sample entry codes to FFmpeg
+  decoders and extradata;
+* :mod:`~torframes.containers.mp4.moov` — the ``moov`` tree into tracks;
+* :mod:`~torframes.containers.mp4.tables` — vectorised per-sample arrays;
+* :mod:`~torframes.containers.mp4.timeline` — times as FFmpeg reports them
+  (edit lists);
+* :mod:`~torframes.containers.mp4.build` — the tracks and samples tables;
+* :mod:`~torframes.containers.mp4.index` — :class:`Mp4IndexParser`, the
+  I/O-free state machine that asks for byte ranges.
+"""
+
+from torframes.containers.mp4.boxes import BoxHeader, read_box_header
+from torframes.containers.mp4.build import build_index
+from torframes.containers.mp4.index import Mp4IndexParser
+from torframes.containers.mp4.moov import Movie, Track, parse_moov
+
+__all__ = [
+    "BoxHeader",
+    "Movie",
+    "Mp4IndexParser",
+    "Track",
+    "build_index",
+    "parse_moov",
+    "read_box_header",
+]

@@ -1,0 +1,329 @@
+"""The MP4/MOV index parser: fed byte ranges, answers with a need or the index.
+
+Round trips are what cost in a swarm (each need is whole pieces, fetched
+from peers), so each :class:`~torframes.containers.base.Need` asks for all
+that the next step can use:
+
+1. The head: ``[0, 64 KiB)``, or the part of it not held yet (sniffing
+   already fed the first 64 bytes). The top-level headers are walked from
+   whatever is held; near the head a missing header is asked for together
+   with the rest of the first 64 KiB.
+2. A header lying past the held bytes right after an ``mdat`` is most
+   likely ``moov`` at the tail: ask for everything from there to the end of
+   the file in one go when that is no more than the index cap
+   (``IndexLimits.max_index_bytes``), else just the 16-byte header. When it
+   arrives and is not ``moov`` the walk goes on; ``moov`` shorter than the
+   span is fine.
+3. A header reveals ``moov`` at ``[a, b)``: ask for all of what is missing
+   of it at once, then parse.
+
+So a file with ``moov`` at the head or at the tail takes at most two needs
+(sniffing aside). When the chain of headers cannot be followed, "find and
+validate" (:mod:`torframes.containers.mp4.find`) searches the held bytes,
+then windows of ``IndexLimits.tail_window`` bytes from the end of the file
+back, up to ``max_index_bytes + tail_window`` bytes, for a ``moov`` that
+parses; a ``moov`` larger than a window works, the rest of it is asked for.
+
+``index_ranges`` of the result are the top-level headers walked plus the
+``moov`` box: what was truly needed. ``layout`` names every top-level box
+whose place became known, including those the held bytes show past
+``moov`` at no extra cost.
+
+Errors: only :class:`~torframes.errors.ContainerError` leaves :meth:`step`;
+anything else raised while reading hostile bytes is turned into
+:class:`~torframes.errors.MalformedContainer` there.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+from torframes.containers.base import (
+    ByteRange,
+    ByteStore,
+    ContainerIndex,
+    IndexLimits,
+    IndexParser,
+    Need,
+)
+from torframes.containers.mp4.boxes import BoxHeader
+from torframes.containers.mp4.build import build_index
+from torframes.containers.mp4.find import find_moov_headers, validate_moov
+from torframes.containers.mp4.moov import Movie, parse_moov
+from torframes.containers.mp4.walk import Broken, read_top_header, walk_held
+from torframes.errors import (
+    ContainerError,
+    IndexTooLarge,
+    MalformedContainer,
+    UnsupportedContainer,
+)
+
+__all__ = ["HEAD_BYTES", "MAX_TOP_LEVEL_BOXES", "Mp4IndexParser"]
+
+#: The head asked for first, and the region where missing headers are asked with it.
+HEAD_BYTES = 64 * 1024
+#: Top-level boxes walked before giving up on the chain and searching instead.
+MAX_TOP_LEVEL_BOXES = 4096
+#: Bytes asked for a lone header beyond the head.
+HEADER_BYTES = 16
+#: How far back a search steps beyond a window, to catch a header cut by its edge.
+_OVERLAP = 16
+
+_UNEXPECTED = (struct.error, ArithmeticError, LookupError, ValueError, TypeError, MemoryError)
+
+
+@dataclass
+class _Search:
+    """State of "find and validate"."""
+
+    reason: str
+    low: int
+    limit: int
+    candidates: list[BoxHeader] = field(default_factory=list)
+    seen: set[int] = field(default_factory=set)
+    rejected: list[str] = field(default_factory=list)
+    too_large: list[BoxHeader] = field(default_factory=list)
+
+
+class Mp4IndexParser(IndexParser):
+    """Index an MP4/MOV file (ISO/IEC 14496-12, QuickTime) from its ``moov`` box.
+
+    Pure: no I/O. Feed it any bytes of the file (:meth:`feed`), in any
+    order and more than asked if convenient; :meth:`step` answers with the
+    next :class:`~torframes.containers.base.Need` or the finished
+    :class:`~torframes.containers.base.ContainerIndex`.
+    """
+
+    container = "mp4"
+
+    def __init__(self, file_size: int, limits: IndexLimits | None = None) -> None:
+        super().__init__(file_size, limits)
+        self._budget = 2 * self.limits.max_index_bytes + self.limits.tail_window + HEAD_BYTES
+        self._store = ByteStore(file_size, self._budget)
+        self._pos = 0
+        self._walked: list[BoxHeader] = []
+        self._after_mdat = False
+        self._moov: BoxHeader | None = None
+        self._movie: Movie | None = None
+        self._search: _Search | None = None
+        self._wanted: tuple[ByteRange, ...] = ()
+        self._result: ContainerIndex | None = None
+        #: Needs answered so far (for tests and round-trip statistics).
+        self.needs = 0
+
+    def feed(self, offset: int, data: bytes | memoryview) -> None:
+        """Keep what may help; past the memory budget, only what the last need asked for."""
+        data = memoryview(data)
+        if self._store.held + len(data) > self._budget:
+            self._compact()
+            for wanted in self._wanted:
+                lo, hi = max(offset, wanted.start), min(offset + len(data), wanted.stop)
+                if lo < hi:
+                    self._store.add(lo, data[lo - offset : hi - offset])
+            return
+        self._store.add(offset, data)
+
+    def step(self) -> Need | ContainerIndex:
+        if self._result is not None:
+            return self._result
+        try:
+            step = self._step()
+        except ContainerError:
+            raise
+        except RecursionError as exc:
+            raise MalformedContainer("MP4 structure nested too deeply") from exc
+        except _UNEXPECTED as exc:
+            raise MalformedContainer(
+                f"unreadable MP4 structure ({type(exc).__name__}: {exc})"
+            ) from exc
+        if isinstance(step, Need):
+            self._wanted = step.ranges
+            self.needs += 1
+        else:
+            self._result = step
+        return step
+
+    # -- the steps ---------------------------------------------------------
+
+    def _step(self) -> Need | ContainerIndex:
+        if self._moov is None and self._search is None:
+            need = self._walk()
+            if need is not None:
+                return need
+        if self._moov is not None:
+            moov = self._moov
+            missing = self._store.missing(moov.start, moov.end)
+            if missing:
+                return Need(tuple(missing), f"moov [{moov.start}, {moov.end})")
+            if self._movie is None:
+                data = self._store.get(moov.start, moov.end)
+                self._movie = parse_moov(
+                    data, base=moov.start, file_size=self.file_size, limits=self.limits
+                )
+            return self._finish(self._movie)
+        return self._find()
+
+    def _walk(self) -> Need | None:
+        """Follow top-level headers; a need, or None once ``moov`` is placed or search begins."""
+        while True:
+            if self.file_size - self._pos <= 0 or len(self._walked) >= MAX_TOP_LEVEL_BOXES:
+                why = (
+                    "no 'moov' in the top-level boxes"
+                    if self._pos >= self.file_size
+                    else (f"more than {MAX_TOP_LEVEL_BOXES} top-level boxes")
+                )
+                self._start_search(why)
+                return None
+            got = read_top_header(self._store, self._pos, self.file_size)
+            if isinstance(got, int):
+                return self._header_need(got)
+            if isinstance(got, Broken):
+                self._start_search(f"{got.reason} at byte {got.offset}")
+                return None
+            self._walked.append(got)
+            if got.type == b"moov":
+                self._place_moov(got)
+                return None
+            if got.type == b"moof":
+                raise UnsupportedContainer(
+                    "fragmented MP4 ('moof' before any 'moov') is not supported", offset=got.start
+                )
+            self._after_mdat = got.type == b"mdat"
+            self._pos = got.end
+
+    def _header_need(self, needed: int) -> Need:
+        pos, size = self._pos, self.file_size
+        if pos < HEAD_BYTES:
+            wanted = ByteRange(pos, min(size, max(pos + needed, HEAD_BYTES)))
+            reason = f"top-level headers from {pos}"
+        elif self._after_mdat and size - pos <= self.limits.max_index_bytes:
+            wanted = ByteRange(pos, size)
+            reason = f"box after mdat at {pos}, likely moov to the end of the file"
+        else:
+            wanted = ByteRange(pos, min(size, pos + max(needed, HEADER_BYTES)))
+            reason = f"box header at {pos}"
+        return Need(tuple(self._store.missing(wanted.start, wanted.stop)), reason)
+
+    def _place_moov(self, moov: BoxHeader) -> None:
+        if moov.size > self.limits.max_index_bytes:
+            raise IndexTooLarge(
+                f"'moov' is {moov.size} bytes, more than the {self.limits.max_index_bytes} cap",
+                offset=moov.start,
+            )
+        self._moov = moov
+
+    def _finish(self, movie: Movie) -> ContainerIndex:
+        moov = self._moov
+        assert moov is not None
+        headers = [ByteRange(b.start, b.start + b.header_size) for b in self._walked]
+        ranges = _merged([*headers, ByteRange(moov.start, moov.end)])
+        layout = {b.start: b for b in self._walked}
+        layout[moov.start] = moov
+        if self._search is None:
+            for box in walk_held(self._store, moov.end, self.file_size, MAX_TOP_LEVEL_BOXES):
+                layout.setdefault(box.start, box)
+        boxes = [layout[k] for k in sorted(layout)]
+        return build_index(
+            movie,
+            file_size=self.file_size,
+            limits=self.limits,
+            index_ranges=ranges,
+            layout=[(b.name, ByteRange(b.start, b.end)) for b in boxes],
+        )
+
+    # -- find and validate ---------------------------------------------------
+
+    def _start_search(self, reason: str) -> None:
+        size = self.file_size
+        limit = max(0, size - (self.limits.max_index_bytes + self.limits.tail_window))
+        self._search = _Search(reason, low=size, limit=limit)
+        for start, chunk in _regions(self._store):
+            self._scan(start, chunk)
+
+    def _scan(self, start: int, data: bytes | memoryview) -> None:
+        search = self._search
+        assert search is not None
+        found, large = find_moov_headers(data, start, self.file_size, self.limits.max_index_bytes)
+        for box in found:
+            if box.start not in search.seen:
+                search.seen.add(box.start)
+                search.candidates.append(box)
+        search.too_large += large
+
+    def _find(self) -> Need | ContainerIndex:
+        search = self._search
+        assert search is not None
+        while True:
+            while search.candidates:
+                box = search.candidates[0]
+                missing = self._store.missing(box.start, box.end)
+                if missing:
+                    return Need(tuple(missing), f"moov candidate [{box.start}, {box.end})")
+                search.candidates.pop(0)
+                data = self._store.get(box.start, box.end)
+                try:
+                    movie = validate_moov(data, box, self.file_size, self.limits)
+                except ContainerError as exc:
+                    search.rejected.append(f"{box.start}: {exc}")
+                    continue
+                self._moov, self._movie = box, movie
+                movie.notes.append(f"'moov' found by search: {search.reason}")
+                return self._finish(movie)
+            if search.low <= search.limit or search.low == 0:
+                break
+            window = ByteRange(max(search.limit, search.low - self.limits.tail_window), search.low)
+            missing = self._store.missing(window.start, window.stop)
+            if missing:
+                return Need(tuple(missing), f"search for moov in [{window.start}, {window.stop})")
+            stop = min(self.file_size, window.stop + _OVERLAP)
+            held = self._store.get(window.start, stop) or self._store.get(window.start, window.stop)
+            self._scan(window.start, held)
+            search.low = window.start
+        detail = "; ".join(search.rejected[:3])
+        if search.too_large and not search.rejected:
+            box = search.too_large[-1]
+            raise IndexTooLarge(
+                f"'moov' of {box.size} bytes is more than the {self.limits.max_index_bytes} cap "
+                f"({search.reason})",
+                offset=box.start,
+            )
+        raise MalformedContainer(
+            f"no valid 'moov' box found ({search.reason})"
+            + (f"; rejected {detail}" if detail else "")
+        )
+
+    def _compact(self) -> None:
+        """Forget held bytes that neither the last need nor ``moov`` covers."""
+        keep = list(self._wanted)
+        if self._moov is not None:
+            keep.append(ByteRange(self._moov.start, self._moov.end))
+        store = ByteStore(self.file_size, self._budget)
+        for start, chunk in self._store.spans():
+            for r in keep:
+                lo, hi = max(start, r.start), min(start + len(chunk), r.stop)
+                if lo < hi:
+                    store.add(lo, memoryview(chunk)[lo - start : hi - start])
+        self._store = store
+
+
+def _regions(store: ByteStore) -> list[tuple[int, memoryview]]:
+    """Held bytes as maximal contiguous regions."""
+    regions: list[tuple[int, int]] = []
+    for start, chunk in store.spans():
+        stop = start + len(chunk)
+        if regions and regions[-1][1] == start:
+            regions[-1] = (regions[-1][0], stop)
+        else:
+            regions.append((start, stop))
+    return [(a, store.get(a, b)) for a, b in regions]
+
+
+def _merged(ranges: list[ByteRange]) -> list[ByteRange]:
+    out: list[ByteRange] = []
+    for r in sorted(ranges):
+        if out and r.start <= out[-1].stop:
+            out[-1] = ByteRange(out[-1].start, max(out[-1].stop, r.stop))
+        else:
+            out.append(r)
+    return out
