@@ -230,8 +230,18 @@ class Video:
     # -- accounting ---------------------------------------------------------------------------
 
     @property
+    def needed_pieces(self) -> frozenset[int]:
+        """Pieces holding a byte this video truly needed so far (index probe and frames asked)."""
+        return frozenset(self._needed_pieces)
+
+    @property
     def stats(self) -> VideoStats:
-        """Bytes and pieces fetched, the piece floor of what was asked, and times."""
+        """Bytes and pieces fetched, the piece floor of what was asked, and times.
+
+        Bytes and pieces fetched are the torrent's: when several videos of
+        one torrent are opened, compare them with the union of their
+        :attr:`needed_pieces`.
+        """
         t = self.torrent.stats
         added = getattr(t, "added_at", None)
         metadata = getattr(t, "metadata_at", None)
