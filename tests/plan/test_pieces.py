@@ -54,7 +54,8 @@ def test_last_piece_is_short() -> None:
     g = geometry(file_size=1050)
     assert g.num_pieces == 11
     assert g.piece_size(10) == 50
-    assert g.piece_size(11) == 0
+    with pytest.raises(ValueError, match=r"not in 0\.\.10"):
+        g.piece_size(11)
     assert piece_bytes(g, [9, 10, 10]) == 150
 
 

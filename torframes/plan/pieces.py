@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from torframes.containers.base import ByteRange
+from torframes.torrent.pieces import piece_range, piece_size
 
 __all__ = [
     "PieceGeometry",
@@ -42,17 +43,14 @@ class PieceGeometry:
 
     def piece_size(self, piece: int) -> int:
         """Bytes in ``piece`` (the last piece is short)."""
-        start = piece * self.piece_length
-        return max(0, min(self.piece_length, self.total_size - start))
+        return piece_size(piece, self.piece_length, self.total_size)
 
     def pieces(self, byte_range: ByteRange) -> range:
         """The pieces holding ``byte_range`` of the file (clipped to the file)."""
         clipped = byte_range.clip(self.file_size)
         if clipped.length == 0:
             return range(0)
-        first = (self.file_offset + clipped.start) // self.piece_length
-        last = (self.file_offset + clipped.stop - 1) // self.piece_length
-        return range(first, last + 1)
+        return piece_range(self.file_offset + clipped.start, clipped.length, self.piece_length)
 
     def file_slice(self, piece: int, data: bytes | memoryview) -> tuple[int, memoryview]:
         """The part of ``piece``'s bytes that belongs to the file, and its offset in the file."""
