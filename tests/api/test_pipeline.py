@@ -139,3 +139,19 @@ async def test_cheapest_never_fetches_more_than_even(
 
         assert cost(cheap) <= cost(even)
         assert len(cheap) == len(even)
+
+
+@pytest.mark.parametrize(("codec", "bframes"), [("h264", 2), ("hevc", 3), ("vp9", 0)])
+async def test_frames_between_keyframes_decode_from_their_gop(
+    swarm: LocalSwarm, client: Client, tmp_path: Path, codec: str, bframes: int
+) -> None:
+    path = make_video(tmp_path / "v.mp4", codec=codec, frames=72, gop=24, bframes=bframes)
+    seed = swarm.seed(path, piece_size=16 * KiB)
+    video = await open_video(client, seed.magnet)
+    samples = video.samples[video.samples["track_id"] == video.main_track]
+    for index in (5, 23, 30, 47, 71):
+        row = samples.iloc[(samples["time"] - index / FPS).abs().argmin()]
+        assert not row["is_keyframe"]
+        assert read_frame_index(await video.frame(row)) == index
+    assert read_frame_index(await video.frame_at(50.9 / FPS)) == 50
+    assert video.stats.bytes_fetched == video.stats.piece_floor

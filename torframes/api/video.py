@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 from PIL import Image
 
@@ -20,9 +21,9 @@ from torframes.api.files import choose_video_file
 from torframes.api.probe import Probe, drive, probe_index
 from torframes.api.stats import VideoStats
 from torframes.containers.base import ByteRange, DecoderConfig, IndexLimits, Located
-from torframes.decode.decoder import decode_sample
+from torframes.decode.decoder import decode_sample, decode_until
 from torframes.decode.names import screenshot_name
-from torframes.errors import NoVideoFile, TorframesError, UnsupportedCodec
+from torframes.errors import DecodeError, NoVideoFile, TorframesError, UnsupportedCodec
 from torframes.plan.pieces import PieceGeometry, add_piece_columns, piece_bytes, pieces_for_ranges
 from torframes.plan.select import select_keyframes
 from torframes.sync import run_sync, syncify
@@ -127,27 +128,69 @@ class Video:
         height: int | None = None,
         max_side: int | None = None,
     ) -> Image.Image:
-        """The picture of one keyframe: a row of ``samples``/``select()``, or its index label."""
+        """The picture of one sample: a row of ``samples``/``select()``, or its index label.
+
+        A keyframe is fetched and decoded alone. Any other frame (where the
+        index lists every sample, as MP4's does) is decoded from the
+        keyframe that opens its group of pictures: every sample from there
+        to it, in decode order, is fetched.
+        """
         row = self._row(row)
-        offset, size = await self._locate(row)
-        data = await self.torrent.read(self.file, offset, size)
-        self._needed_pieces |= set(self.geometry.pieces(ByteRange(offset, offset + size)))
         config = self.index.decoder_configs.get(int(row["track_id"]))
-        if config is None:
+        if config is None or not config.codec_name:
             raise UnsupportedCodec(
-                f"track {row['track_id']} has no decoder configuration",
+                f"no decoder for track {row['track_id']}",
                 infohash=self.torrent.infohash,
                 file=self.file,
             )
+        size_options = {"width": width, "height": height, "max_side": max_side}
         try:
-            image = await asyncio.to_thread(
-                decode_sample, config, data, width=width, height=height, max_side=max_side
-            )
+            if bool(row["is_keyframe"]):
+                offset, size = await self._locate(row)
+                data = await self._read(offset, size)
+                image = await asyncio.to_thread(decode_sample, config, data, **size_options)
+            else:
+                chain = self._decode_chain(row)
+                datas = await asyncio.gather(
+                    *(self._read(int(r.offset), int(r.size)) for r in chain.itertuples())
+                )
+                packets = list(zip(datas, chain["pts"].tolist(), strict=True))
+                image = await asyncio.to_thread(
+                    decode_until, config, packets, int(row["pts"]), **size_options
+                )
         except TorframesError as error:
             error.where(infohash=self.torrent.infohash, file=self.file)
             raise
         self._frame_times.append(time.monotonic() - self._opened_at)
         return image
+
+    async def frame_at(self, seconds: float, **size: int | None) -> Image.Image:
+        """The picture shown at ``seconds``: the main track's last frame starting by then."""
+        samples = self._samples
+        track = samples[samples["track_id"] == self.main_track].sort_values("time", kind="stable")
+        times = track["time"].to_numpy()
+        position = max(0, int(np.searchsorted(times, seconds, side="right")) - 1)
+        return await self.frame(track.iloc[position], **size)
+
+    async def _read(self, offset: int, size: int) -> bytes:
+        self._needed_pieces |= set(self.geometry.pieces(ByteRange(offset, offset + size)))
+        return await self.torrent.read(self.file, offset, size)
+
+    def _decode_chain(self, row: pd.Series) -> pd.DataFrame:
+        """Rows from the keyframe opening ``row``'s GOP to ``row``, in decode order."""
+        if not self.index.complete or pd.isna(row["sample"]):
+            raise DecodeError(
+                "only keyframes can be decoded from this index: it does not list every sample"
+            )
+        samples = self._samples
+        track = samples[samples["track_id"] == row["track_id"]]
+        track = track.sort_values(["dts", "sample"], kind="stable")
+        sample_numbers = track["sample"].to_numpy(dtype=np.int64)
+        end = int(np.flatnonzero(sample_numbers == int(row["sample"]))[-1])
+        keyframes = np.flatnonzero(track["is_keyframe"].to_numpy()[: end + 1])
+        if keyframes.size == 0:
+            raise DecodeError(f"no keyframe before sample {row['sample']} to decode it from")
+        return track.iloc[int(keyframes[-1]) : end + 1]
 
     async def frames(
         self,
@@ -310,10 +353,11 @@ class Video:
             return [item async for item in found]
 
         arrived = run_sync(collect())
-        labels = list(rows.index) if isinstance(rows, pd.DataFrame) else None
-        if labels is None:
-            return arrived
-        position = {label: i for i, label in enumerate(labels)}
+        if isinstance(rows, pd.DataFrame):
+            labels = list(rows.index)
+        else:
+            labels = [row.name if isinstance(row, pd.Series) else row for row in rows]
+        position = {label: i for i, label in reversed(list(enumerate(labels)))}
         return sorted(arrived, key=lambda item: position[item[0].name])
 
     # -- notebook face (torframes.widgets) ---------------------------------------------------

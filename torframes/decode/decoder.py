@@ -8,13 +8,15 @@ the decode, and a flushed context cannot take more packets.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import av
 from PIL import Image
 
 from torframes.containers.base import DecoderConfig
 from torframes.errors import DecodeError, UnsupportedCodec
 
-__all__ = ["decode_sample", "resize_image"]
+__all__ = ["decode_sample", "decode_until", "resize_image"]
 
 #: Decoders to try, best first, for codecs whose FFmpeg-native decoder is not
 #: the one to use (FFmpeg's own ``av1`` decoder needs hardware acceleration).
@@ -59,6 +61,42 @@ def decode_sample(
         raise DecodeError(f"picture of {frame.width}x{frame.height} is too large")
     image = frame.to_image()
     return resize_image(image, width=width, height=height, max_side=max_side)
+
+
+def decode_until(
+    config: DecoderConfig,
+    packets: Sequence[tuple[bytes, int]],
+    pts: int,
+    *,
+    width: int | None = None,
+    height: int | None = None,
+    max_side: int | None = None,
+) -> Image.Image:
+    """Decode ``(data, pts)`` packets in decode order, from a keyframe on; the picture at ``pts``.
+
+    For frames that are not keyframes: every packet from the keyframe that
+    starts their group of pictures up to the frame itself, in decode order.
+    """
+    context = _context(config)
+    prefix = config.sample_prefix or b""
+    found = None
+    try:
+        for data, packet_pts in packets:
+            packet = av.Packet(prefix + bytes(data))
+            packet.pts = packet_pts
+            for frame in context.decode(packet):
+                if frame.pts == pts:
+                    found = frame
+        for frame in context.decode(None):
+            if frame.pts == pts:
+                found = frame
+    except av.FFmpegError as error:
+        raise DecodeError(f"{config.codec_name} decoder rejected a sample: {error}") from error
+    if found is None:
+        raise DecodeError(f"{config.codec_name} decoder gave no picture at pts {pts}")
+    if found.width * found.height > MAX_PIXELS:
+        raise DecodeError(f"picture of {found.width}x{found.height} is too large")
+    return resize_image(found.to_image(), width=width, height=height, max_side=max_side)
 
 
 def _context(config: DecoderConfig) -> av.CodecContext:
