@@ -24,6 +24,7 @@ _EXPORTS: dict[str, str] = {
     "index_file": "torframes.containers.local",
     "Video": "torframes.api.video",
     "open": "torframes.api.default",
+    "open_sync": "torframes.sync",
     "ScreenshotService": "torframes.service.service",
     "batch": "torframes.service.sync",
 }

@@ -1,0 +1,81 @@
+"""Reprs of Video and Torrent, and the static pictures: stable, escaped, deterministic."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from torframes.api.video import Video
+from torframes.settings import Settings
+from torframes.testing import LocalSwarm, make_video
+from torframes.torrent.client import Client
+from torframes.widgets import bar_chart, contact_sheet, interval_chart, keyframe_intervals
+
+pytestmark = pytest.mark.swarm
+
+
+async def test_video_html_is_stable_and_carries_no_ids(video: Video) -> None:
+    first = video._repr_html_()
+    assert first == video._repr_html_()
+    assert not re.search(r"\bid=|uuid|<script", first)
+    for text in (
+        "sample.mp4",
+        video.torrent.infohash,
+        "640×360 h264",
+        "30 keyframes",
+        "<th>codec_name</th>",
+        "4,211,480 B",
+    ):
+        assert text in first
+    assert repr(video) == (
+        f"<Video {video.torrent.infohash[:12]}… file 0 'sample.mp4': mp4, 2 tracks, 30 keyframes>"
+    )
+
+
+async def test_fetching_shows_in_the_reprs(video: Video) -> None:
+    before = video._repr_html_()
+    await video.frame(video.select(1).iloc[0])
+    after = video._repr_html_()
+    assert before != after
+    assert "1 frames decoded" in after
+    assert repr(video.torrent).endswith("65 pieces of 65536 B, 4 held>")
+    assert "65 of 65,536 B; 4 held" in video.torrent._repr_html_()
+
+
+async def test_names_are_escaped(swarm: LocalSwarm, tmp_path: Path) -> None:
+    path = make_video(tmp_path / "clip.mp4", frames=24, gop=12)
+    seed = swarm.seed({"<b>bold</b> & co/clip.mp4": path, "<b>bold</b> & co/x.txt": b"hi"})
+    async with Client(Settings.loopback()) as client:
+        video = await client.open(seed.magnet)
+        html = video._repr_html_() + video.torrent._repr_html_()
+    assert "<b>bold</b>" not in html
+    assert "&lt;b&gt;bold&lt;/b&gt; &amp; co" in html
+
+
+async def test_torrent_html_before_metadata() -> None:
+    async with Client(Settings.loopback()) as client:
+        torrent = await client.add("magnet:?xt=urn:btih:" + "ab" * 20)
+        html = torrent._repr_html_()
+    assert "waiting for metadata" in html
+    assert "ab" * 20 in html
+
+
+def test_pictures_are_deterministic() -> None:
+    import pandas as pd
+    from PIL import Image
+
+    keyframes = pd.DataFrame({"time": [0.0, 2.0, 4.0, 5.0, 9.0]})
+    intervals = keyframe_intervals(keyframes, end=10.0)
+    assert list(intervals["interval"]) == [2.0, 2.0, 1.0, 4.0, 1.0]
+    assert keyframe_intervals(keyframes)["interval"].isna().sum() == 1
+    one = interval_chart({"a": intervals, "b": intervals.assign(interval=1.0)})
+    two = interval_chart({"a": intervals, "b": intervals.assign(interval=1.0)})
+    assert one.tobytes() == two.tobytes()
+    bars = bar_chart(pd.Series({"x": 3.0, "y": 1.5, "z": float("nan")}), title="t", unit=" MB")
+    assert bars.size == (720, 24 + 3 * 24 + 6)
+    red = Image.new("RGB", (64, 36), (255, 0, 0))
+    sheet = contact_sheet([red, red, red], ["a", "b", "c"], columns=2, max_side=64)
+    assert sheet.size == (2 * 64 + 3 * 6, 2 * (36 + 16) + 3 * 6)
+    assert sheet.getpixel((6, 6)) == (255, 0, 0)
