@@ -141,6 +141,58 @@ class Settings(BaseSettings):
         ),
     )
 
+    # -- batch service (torframes.service) ------------------------------------
+    service_workers: int = Field(
+        4, ge=1, description="Jobs reading an index or fetching frames at once (worker slots)."
+    )
+    service_metadata_concurrency: int = Field(
+        32,
+        ge=1,
+        description=(
+            "Jobs waiting for metadata at once; they hold no worker slot, so dead "
+            "magnets never hold back the jobs behind them."
+        ),
+    )
+    service_metadata_timeout: float = Field(
+        60.0, gt=0, description="Seconds a job may wait for its torrent's metadata."
+    )
+    service_index_timeout: float = Field(
+        120.0, gt=0, description="Seconds a job may take to find and parse the video's index."
+    )
+    service_frames_timeout: float = Field(
+        300.0, gt=0, description="Seconds a job may take to fetch, decode and write its frames."
+    )
+    service_max_retries: int = Field(
+        3, ge=0, description="Retries of a job after retryable failures, before it fails."
+    )
+    service_backoff: float = Field(
+        5.0, ge=0, description="Seconds before a job's first retry; doubled for each retry after."
+    )
+    service_backoff_max: float = Field(
+        300.0, ge=0, description="Longest wait before a retry, seconds."
+    )
+    service_lease: float = Field(
+        60.0,
+        gt=0,
+        description=(
+            "Seconds a claimed job stays claimed without renewal; a job claimed by a "
+            "process that died is taken again after this (at once if it ran on this host)."
+        ),
+    )
+    service_poll_interval: float = Field(
+        2.0,
+        gt=0,
+        description="Seconds between looks at the job store for work other processes changed.",
+    )
+    service_disk_budget: int = Field(
+        4 * 1024 * MiB,
+        ge=0,
+        description=(
+            "Bytes of piece storage a service keeps; finished torrents' data is "
+            "released first (0: as soon as each job ends)."
+        ),
+    )
+
     # -- passthrough ---------------------------------------------------------
     libtorrent: dict[str, LibtorrentValue] = Field(
         default_factory=dict,

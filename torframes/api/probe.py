@@ -13,8 +13,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from torframes.torrent.torrent import Torrent
-
 from torframes.containers.base import (
     ByteRange,
     ContainerIndex,
@@ -27,6 +25,7 @@ from torframes.containers.base import (
 from torframes.containers.sniff import AutoIndexParser
 from torframes.errors import MalformedContainer, TorframesError
 from torframes.plan.pieces import PieceGeometry, pieces_for_ranges
+from torframes.torrent.torrent import Torrent
 
 __all__ = ["Probe", "ProbeRound", "drive", "probe_index"]
 

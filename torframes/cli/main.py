@@ -2,12 +2,12 @@
 
 Exit codes tell failures apart for scripts::
 
-    0  done
-    1  another torframes error
+    0  done (``batch``: every job done)
+    1  another torframes error (``batch``: some jobs failed; see results.csv)
     2  bad input: not a magnet/infohash/.torrent, no such file, bad arguments
     3  retryable: timed out, no peers, a piece failed (try again later)
     4  the content cannot be handled: no video, unsupported or malformed container or codec
-    130 interrupted
+    130 interrupted (``batch``: jobs left queued in the store; run again to resume)
 """
 
 from __future__ import annotations
@@ -94,12 +94,68 @@ def build_parser() -> argparse.ArgumentParser:
                        help="comma-separated seconds: the keyframe at or before each")  # fmt: skip
     shots.add_argument("--format", choices=("jpeg", "png", "webp"), default="jpeg")
     shots.add_argument("--max-side", type=int, help="scale so the longer side is at most this")
+    _add_batch(commands)
     return parser
+
+
+def _add_batch(commands: Any) -> None:
+    """``torframes batch SOURCES_FILE -o DIR --workers N``."""
+    help_ = "screenshots for every source in a file, resumably (store and results in DIR)"
+    batch = commands.add_parser("batch", help=help_, description=help_)
+    batch.add_argument(
+        "sources",
+        type=Path,
+        metavar="SOURCES_FILE",
+        help="one magnet, infohash or .torrent path per line (# comments)",
+    )
+    batch.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="batch folder: jobs.sqlite, pieces/, screenshots/, results.csv",
+    )
+    batch.add_argument("--workers", type=int, help="jobs fetching at once (default: settings)")
+    batch.add_argument(
+        "--peer",
+        action="append",
+        type=_peer,
+        default=[],
+        metavar="HOST:PORT",
+        help="connect every job to this peer too (repeatable)",
+    )
+    batch.add_argument("-n", type=int, default=5, help="keyframes per video (default 5)")
+    batch.add_argument("--strategy", choices=("even", "cheapest", "all"), default="even")
+    batch.add_argument(
+        "--times",
+        type=lambda s: [float(t) for t in s.split(",")],
+        help="comma-separated seconds: the keyframe at or before each",
+    )
+    batch.add_argument("--format", choices=("jpeg", "png", "webp"), default="jpeg")
+    batch.add_argument("--max-side", type=int, help="scale so the longer side is at most this")
+    batch.add_argument(
+        "--keyframes", choices=("csv", "parquet"), help="also write each video's keyframe table"
+    )
+    batch.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start over: delete DIR's job store and pieces (default: resume)",
+    )
+    batch.add_argument(
+        "--deadline",
+        type=float,
+        default=30.0,
+        help="seconds in-flight jobs get on SIGINT/SIGTERM (default 30)",
+    )
+    batch.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "batch":
+            return asyncio.run(_batch(args))
         return asyncio.run(_run(args))
     except TorframesError as error:
         print(f"torframes: {type(error).__name__}: {error}", file=sys.stderr)
@@ -172,6 +228,68 @@ async def _screenshots(video: Any, args: argparse.Namespace) -> None:
         )
     for path in saved["path"]:
         print(path)
+
+
+async def _batch(args: argparse.Namespace) -> int:
+    """Run a batch; 0 if every job is done, 1 if some failed, 130 if interrupted."""
+    import signal
+
+    from tqdm.auto import tqdm
+
+    from torframes.service.jobs import JobOptions
+    from torframes.service.sync import RESULTS_NAME, read_sources, run_batch
+
+    try:
+        sources = read_sources(args.sources)
+    except OSError as error:
+        print(f"torframes: cannot read {args.sources}: {error.strerror}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.workers is not None and args.workers < 1:
+        print("torframes: --workers must be at least 1", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    options = {
+        "n": args.n,
+        "strategy": args.strategy,
+        "times": args.times,
+        "fmt": args.format,
+        "max_side": args.max_side,
+        "keyframes": args.keyframes,
+        "peers": args.peer,
+    }
+    try:
+        JobOptions.make(**options)
+    except (TypeError, ValueError) as error:
+        print(f"torframes: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    with tqdm(total=len(sources), desc="jobs", unit="job", disable=args.quiet,
+              file=sys.stderr) as bar:  # fmt: skip
+
+        def on_event(event: Any) -> None:
+            if event.final:
+                bar.update(1)
+            elif event.kind == "retry" and not args.quiet:
+                bar.write(f"torframes: {event}", file=sys.stderr)
+
+        table = await run_batch(
+            sources,
+            args.output,
+            workers=args.workers,
+            fresh=args.fresh,
+            signals=(signal.SIGINT, signal.SIGTERM),
+            deadline=args.deadline,
+            on_event=on_event,
+            **options,
+        )
+    counts = table["status"].value_counts()
+    done, failed = int(counts.get("done", 0)), int(counts.get("failed", 0))
+    left = len(table) - done - failed
+    _say(
+        args,
+        f"{done} done, {failed} failed, {left} left; results in {args.output / RESULTS_NAME}",
+    )
+    if left:
+        return EXIT_INTERRUPTED
+    return EXIT_ERROR if failed else EXIT_OK
 
 
 if __name__ == "__main__":

@@ -85,6 +85,43 @@ def _check_peers(peers: Iterable[Peer] | None) -> list[Peer]:
     return checked
 
 
+def _with_resume_data(parsed: ParsedSource, resume_data: bytes, *, check: bool) -> ParsedSource:
+    """``parsed`` restored from ``resume_data``, if that names the same torrent.
+
+    The source's peers are kept besides those the resume data remembers.
+    With ``check``, only the metadata is taken (storage will be checked).
+    """
+    import libtorrent
+
+    try:
+        params = libtorrent.read_resume_data(bytes(resume_data))
+    except (RuntimeError, ValueError, TypeError) as error:
+        log.warning("ignoring unreadable resume data: %s", error)
+        return parsed
+    resumed = ParsedSource(params, "resume")
+    if resumed.key != parsed.key and not (
+        set(hex_hashes(hashes_of(params))) & set(hex_hashes(hashes_of(parsed.params))) - {None}
+    ):
+        log.warning("ignoring resume data of torrent %s for %s", resumed.key, parsed.key)
+        return parsed
+    known = [(str(host), int(port)) for host, port in params.peers]
+    params.peers = known + [
+        (str(host), int(port)) for host, port in parsed.params.peers if (host, port) not in known
+    ]
+    if params.ti is None and parsed.params.ti is not None:
+        params.ti = parsed.params.ti
+    if check:
+        if params.ti is None:
+            return parsed
+        fresh = libtorrent.add_torrent_params()
+        fresh.ti = params.ti
+        fresh.peers = params.peers
+        # files at priority 0 keep their pieces in libtorrent's part file: look there too
+        fresh.file_priorities = params.file_priorities
+        return ParsedSource(fresh, "torrent-bytes")
+    return resumed
+
+
 class Client:
     """A libtorrent session that fetches only the pieces asked for.
 
@@ -204,6 +241,9 @@ class Client:
             libtorrent.file_error_alert: self._on_storage_error,
             libtorrent.alerts_dropped_alert: self._on_alerts_dropped,
             libtorrent.listen_failed_alert: self._on_listen_failed,
+            libtorrent.save_resume_data_alert: self._on_resume_data,
+            libtorrent.save_resume_data_failed_alert: self._on_resume_data_failed,
+            libtorrent.cache_flushed_alert: self._on_flushed,
         }
         self._session = session
         assert self._loop is not None
@@ -251,7 +291,14 @@ class Client:
 
     # -- torrents ---------------------------------------------------------------------------
 
-    async def add(self, source: Source, *, peers: Iterable[Peer] | None = None) -> Torrent:
+    async def add(
+        self,
+        source: Source,
+        *,
+        peers: Iterable[Peer] | None = None,
+        resume_data: bytes | None = None,
+        check: bool = False,
+    ) -> Torrent:
         """Add a torrent by magnet URI, infohash, ``.torrent`` path or ``.torrent`` bytes.
 
         ``peers`` are (host, port) pairs to connect to besides a magnet's
@@ -259,6 +306,14 @@ class Client:
         for. Adding a torrent already added returns the same
         :class:`Torrent` (with the new peers added). Nothing is downloaded
         until asked for. Raises :class:`~torframes.BadSource`.
+
+        ``resume_data`` (from :meth:`Torrent.resume_data`, saved by a
+        client with the same ``storage_dir``) restores the metadata and the
+        pieces held then, without fetching or checking them again; it is
+        ignored when it names another torrent or cannot be read. With
+        ``check=True`` only its metadata is used and storage is checked
+        instead (:meth:`Torrent.wait_checked`): for resume data that may
+        predate pieces written since, as after a crash.
         """
         peer_list = _check_peers(peers)
         await self.start()
@@ -266,6 +321,8 @@ class Client:
             parsed = parse_source(source)
         else:
             parsed = await asyncio.to_thread(parse_source, source)
+        if resume_data is not None:
+            parsed = _with_resume_data(parsed, resume_data, check=check)
         self._check_open()
         existing = self._find(parsed)
         if existing is not None:
@@ -316,7 +373,13 @@ class Client:
         flags = libtorrent.torrent_flags
         params.flags &= ~flags.auto_managed
         params.flags &= ~flags.paused
-        if params.ti is None:
+        params.flags &= ~flags.upload_mode
+        if parsed.kind == "resume":
+            # Held pieces come from the resume data; nothing else is downloaded.
+            params.flags |= flags.default_dont_download
+            if params.ti is not None:
+                params.piece_priorities = [0] * params.ti.num_pieces()
+        elif params.ti is None:
             # Every piece at priority 0 the moment metadata arrives.
             params.flags |= flags.default_dont_download
         else:
@@ -339,11 +402,16 @@ class Client:
         self._session.async_add_torrent(params)
         return pending
 
-    async def _remove(self, torrent: Torrent) -> None:
-        """Remove ``torrent`` from the session and wait for libtorrent to confirm it."""
+    async def _remove(self, torrent: Torrent, delete_files: bool | None = None) -> None:
+        """Remove ``torrent`` from the session and wait for libtorrent to confirm it.
+
+        ``delete_files`` defaults to deleting only from a temporary storage folder.
+        """
         import libtorrent
 
         assert self._loop is not None
+        if delete_files is None:
+            delete_files = self._owns_storage
         torrent._shut(ClientClosed("the torrent was removed while this was waiting"))
         self._forget(torrent)
         future = self._loop.create_future()
@@ -352,12 +420,12 @@ class Client:
             _resolve(future, None)
             return
         self._removing[torrent.infohash] = future
-        options = libtorrent.session.delete_files if self._owns_storage else 0
+        options = libtorrent.session.delete_files if delete_files else 0
         self._session.remove_torrent(torrent.handle, options)
         done, _ = await asyncio.wait({future}, timeout=REMOVE_TIMEOUT)
         if not done:
             log.warning("libtorrent did not confirm removing %s", torrent.infohash)
-        if self._owns_storage:
+        if delete_files:
             await asyncio.to_thread(shutil.rmtree, torrent.save_path, ignore_errors=True)
 
     def _register(self, torrent: Torrent) -> None:
@@ -449,7 +517,24 @@ class Client:
     def _on_checked(self, alert: Any) -> None:
         torrent = self._torrent_of(alert)
         if torrent is not None:
-            torrent._sync_held()
+            torrent._on_checked()
+
+    def _on_resume_data(self, alert: Any) -> None:
+        import libtorrent
+
+        torrent = self._torrent_of(alert)
+        if torrent is not None:
+            torrent._on_resume_data(bytes(libtorrent.write_resume_data_buf(alert.params)), None)
+
+    def _on_flushed(self, alert: Any) -> None:
+        torrent = self._torrent_of(alert)
+        if torrent is not None:
+            torrent._on_flushed()
+
+    def _on_resume_data_failed(self, alert: Any) -> None:
+        torrent = self._torrent_of(alert)
+        if torrent is not None:
+            torrent._on_resume_data(b"", alert.error.message())
 
     def _on_storage_error(self, alert: Any) -> None:
         torrent = self._torrent_of(alert)

@@ -97,6 +97,9 @@ class Torrent:
         self._final_status: libtorrent.torrent_status | None = None
         self._gone: TorframesError | None = None
         self._removal: asyncio.Future[None] | None = None
+        self._saving: list[asyncio.Future[bytes]] = []
+        self._flushing: list[asyncio.Future[None]] = []
+        self._checking: list[asyncio.Future[None]] = []
         self.add_peers(peers)
 
     # -- identity ----------------------------------------------------------------
@@ -150,6 +153,11 @@ class Torrent:
             f"{layout.num_pieces} pieces of {layout.piece_length} B, "
             f"{len(self._held)} held>"
         )
+
+    def _repr_html_(self) -> str:
+        from torframes.widgets.reprs import torrent_html
+
+        return torrent_html(self)
 
     # -- metadata ------------------------------------------------------------------
 
@@ -476,18 +484,92 @@ class Torrent:
             piece_times=self._piece_times,
         )
 
+    # -- resume data and checking ----------------------------------------------------
+
+    async def resume_data(self, *, pause: bool = False, timeout: float = 30.0) -> bytes:
+        """libtorrent's resume data for this torrent: metadata and held pieces, as bytes.
+
+        Give it back to :meth:`Client.add <torframes.Client.add>` (``resume_data=``)
+        in a client with the same ``storage_dir`` to pick up where this one
+        stopped without fetching or checking the held pieces again. Stored
+        data is flushed first. ``pause=True`` pauses the torrent first, so no
+        piece arrives after the data was taken (for a torrent about to be
+        removed). Raises :class:`TorrentError` if libtorrent cannot save it.
+        """
+        import libtorrent
+
+        self._check_alive()
+        if pause:
+            self._handle.pause()
+        # A piece is reported finished once its hash passed, which can be before its
+        # blocks are written; resume data counts only written pieces. Flushing first
+        # (cache_flushed_alert) makes it count every piece held now.
+        flushed: asyncio.Future[None] = self._loop.create_future()
+        self._flushing.append(flushed)
+        self._handle.flush_cache()
+        await self._wait_for(flushed, self._flushing, timeout, "flush its storage")
+        future: asyncio.Future[bytes] = self._loop.create_future()
+        self._saving.append(future)
+        flags = libtorrent.torrent_handle
+        self._handle.save_resume_data(flags.save_info_dict | flags.flush_disk_cache)
+        return await self._wait_for(future, self._saving, timeout, "save resume data")
+
+    async def _wait_for(
+        self, future: asyncio.Future[Any], waiting: list[Any], timeout: float, what: str
+    ) -> Any:
+        done, _ = await asyncio.wait({future}, timeout=timeout)
+        if not done:
+            if future in waiting:
+                waiting.remove(future)
+            raise TorrentError(
+                f"libtorrent did not {what} within {timeout:g} s", infohash=self.infohash
+            )
+        return future.result()
+
+    async def wait_checked(self, timeout: float | None = None) -> None:
+        """Return once libtorrent has checked what storage holds (at once if not checking).
+
+        A torrent added with metadata into a kept ``storage_dir`` is checked
+        first; pieces found there are held, not fetched. ``timeout`` (default
+        ``settings.piece_timeout``) raises :class:`TorrentError`.
+        """
+        import libtorrent
+
+        self._check_alive()
+        checking = (
+            libtorrent.torrent_status.checking_files,
+            libtorrent.torrent_status.checking_resume_data,
+        )
+        if self._layout is None:
+            return
+        if self._handle.status().state not in checking:
+            # done, though its torrent_checked_alert may still be on its way
+            self._sync_held()
+            return
+        future: asyncio.Future[None] = self._loop.create_future()
+        self._checking.append(future)
+        if timeout is None:
+            timeout = self._client.settings.piece_timeout
+        done, _ = await asyncio.wait({future}, timeout=timeout)
+        if not done:
+            self._checking.remove(future)
+            raise TorrentError(f"checking did not end within {timeout:g} s", infohash=self.infohash)
+        future.result()
+
     # -- removal ---------------------------------------------------------------------
 
-    async def remove(self) -> None:
+    async def remove(self, *, delete_files: bool | None = None) -> None:
         """Stop and remove the torrent from its client (its stored pieces too, if temporary).
 
-        Pending waits on this torrent fail with :class:`ClientClosed`.
+        ``delete_files`` deletes the stored pieces even from a kept
+        ``storage_dir`` (``False``: keep them even in a temporary one until the
+        client closes). Pending waits on this torrent fail with :class:`ClientClosed`.
         """
         if self._gone is not None:
             if self._removal is not None:
                 await asyncio.wait({self._removal}, timeout=10)
             return
-        await self._client._remove(self)
+        await self._client._remove(self, delete_files)
 
     def _check_alive(self) -> None:
         if self._gone is not None:
@@ -502,10 +584,14 @@ class Torrent:
             self._final_status = self._handle.status()
         except RuntimeError:  # the handle is already invalid
             self._final_status = None
-        for future in [self._metadata, *self._fetching.values(), *self._reading.values()]:
+        pending = [self._metadata, *self._fetching.values(), *self._reading.values()]
+        for future in [*pending, *self._saving, *self._flushing, *self._checking]:
             _fail(future, ClientClosed(error.message, infohash=self.infohash))
         self._fetching.clear()
         self._reading.clear()
+        self._saving.clear()
+        self._flushing.clear()
+        self._checking.clear()
         self._client._cache.discard_where(self.infohash)
 
     # -- alerts (called by the client's alert handler, on the loop thread) ----------------
@@ -566,6 +652,29 @@ class Torrent:
         self._client._cache.put((self.infohash, piece), data)
         if future is not None:
             _resolve(future, data)
+
+    def _on_resume_data(self, data: bytes, error: str | None) -> None:
+        waiting, self._saving = self._saving, []
+        for future in waiting:
+            if error is None:
+                _resolve(future, data)
+            else:
+                _fail(
+                    future,
+                    TorrentError(f"libtorrent could not save resume data: {error}",
+                                 infohash=self.infohash),
+                )  # fmt: skip
+
+    def _on_flushed(self) -> None:
+        waiting, self._flushing = self._flushing, []
+        for future in waiting:
+            _resolve(future, None)
+
+    def _on_checked(self) -> None:
+        self._sync_held()
+        waiting, self._checking = self._checking, []
+        for future in waiting:
+            _resolve(future, None)
 
     def _on_storage_error(self, message: str) -> None:
         for piece, future in list(self._fetching.items()):

@@ -1,0 +1,34 @@
+"""The batch service: many screenshot jobs over one libtorrent session, a store that survives.
+
+Modules, one job each:
+
+* ``service`` — :class:`ScreenshotService`: the dispatcher, the metadata
+  stage, the worker pool, retries, shutdown;
+* ``store``   — :class:`JobStore`: jobs, attempts and screenshots in SQLite
+  (WAL); leases so services sharing a store never take the same job;
+* ``jobs``    — :class:`JobOptions` and what makes two submissions one job;
+* ``events``  — :class:`JobEvent` and the hub handing them to a callback
+  and to ``async for``;
+* ``retry``   — classifying failures (by type) and the backoff;
+* ``storage`` — :class:`DiskBudget`: piece storage within a budget,
+  finished torrents' data released first;
+* ``results`` — the results table;
+* ``sync``    — :func:`batch`, the blocking wrapper for scripts (and the CLI).
+"""
+
+from torframes.service.events import EVENT_KINDS, JobEvent
+from torframes.service.jobs import STATUSES, JobOptions
+from torframes.service.results import RESULT_COLUMNS, RESULT_DTYPES
+from torframes.service.service import ScreenshotService
+from torframes.service.store import JobStore
+
+__all__ = [
+    "EVENT_KINDS",
+    "RESULT_COLUMNS",
+    "RESULT_DTYPES",
+    "STATUSES",
+    "JobEvent",
+    "JobOptions",
+    "JobStore",
+    "ScreenshotService",
+]

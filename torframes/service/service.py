@@ -1,0 +1,768 @@
+"""``ScreenshotService``: many jobs, one libtorrent session, a job store that survives crashes.
+
+::
+
+    async with ScreenshotService(Settings(), workers=8, store="batch/jobs.sqlite") as service:
+        results = await service.run(magnets, n=5, max_side=640)
+    results.to_csv("batch/results.csv")
+
+How a job moves (see :mod:`torframes.service` for the whole picture)::
+
+    store ──claim──▶ metadata stage ──asyncio.Queue──▶ N workers ──▶ store
+                     (own slot pool:                   (index, then frames;
+                      dead magnets wait                 each frame written and
+                      here, holding no                  recorded as it comes)
+                      worker)
+
+A dispatcher claims jobs from the store (a lease, renewed by a heartbeat)
+while a metadata slot is free. Each claimed job adds its torrent (from its
+resume data when it has some) and waits for the metadata in its own task;
+then it is queued for the workers, which probe the index and fetch, decode
+and write the frames. Every attempt ends with the torrent leaving the
+session: for good (``done``, ``failed``), or with its resume data saved in
+the store (a retry after backoff; a job put back at shutdown), so memory
+stays bounded however many jobs there are and any service sharing the store
+can pick the job up again without fetching a piece twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from torframes.errors import ClientClosed, PieceTimeout, TorframesError
+from torframes.service.events import EventHub, JobEvent, Subscription
+from torframes.service.jobs import JobOptions, SourceSpec, job_key, source_spec, torrent_key
+from torframes.service.results import results_frame
+from torframes.service.retry import Backoff, error_kind, error_text, is_retryable
+from torframes.service.storage import DiskBudget
+from torframes.service.store import ClaimedJob, JobStore, LeaseLost, new_owner
+from torframes.settings import Settings
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from PIL import Image
+
+    from torframes.api.video import Video
+    from torframes.torrent.client import Client
+    from torframes.torrent.torrent import Torrent
+
+__all__ = ["ScreenshotService"]
+
+log = logging.getLogger(__name__)
+
+#: Seconds in-flight jobs get to finish when shutting down, unless told otherwise.
+SHUTDOWN_DEADLINE = 30.0
+
+
+@dataclass(eq=False)
+class _Active:
+    """A job claimed by this service, for the length of one attempt."""
+
+    job: ClaimedJob
+    started: float
+    stage: str = "metadata"  # metadata, ready, work
+    torrent: Torrent | None = None
+    baseline: int = 0
+    task: asyncio.Task[None] | None = None
+    infohash: str | None = None
+    frames: int = 0
+    piece_floor: int = 0
+    ended: bool = False
+
+    def fetched(self) -> int:
+        """Payload bytes this attempt fetched so far."""
+        if self.torrent is None:
+            return 0
+        return max(0, int(self.torrent.stats.bytes_fetched) - self.baseline)
+
+
+class ScreenshotService:
+    """Runs screenshot jobs with ``workers`` workers over one client and a job store.
+
+    ``client``: a :class:`~torframes.Client` to share (left open), or
+    :class:`~torframes.Settings` (default: from the environment) for a client
+    the service makes and closes. A client it makes keeps its pieces in
+    ``pieces/`` beside a store file unless ``storage_dir`` is set, so a
+    later process resumes from them. ``workers`` defaults to
+    ``settings.service_workers``. ``store``: a :class:`JobStore` or a path
+    to its SQLite file (default: in memory, nothing survives the process).
+    ``output``: where screenshots go (default: ``screenshots/`` beside the
+    store file, else in the working directory). ``on_event`` is called with
+    every :class:`JobEvent`. Other keywords are default
+    :class:`JobOptions` for every job submitted.
+
+    Use as ``async with ScreenshotService(...) as service:``; leaving shuts
+    down (in-flight jobs get :data:`SHUTDOWN_DEADLINE` s) and closes what
+    the service made.
+    """
+
+    def __init__(
+        self,
+        client: Client | Settings | None = None,
+        *,
+        workers: int | None = None,
+        store: JobStore | str | os.PathLike[str] | None = None,
+        output: str | os.PathLike[str] | None = None,
+        on_event: Callable[[JobEvent], object] | None = None,
+        **job_options: Any,
+    ) -> None:
+        from torframes.torrent.client import Client
+
+        if isinstance(store, JobStore):
+            self._store, self._owns_store = store, False
+        else:
+            self._store = JobStore(":memory:" if store is None else store)
+            self._owns_store = True
+        folder = None if self._store.path == ":memory:" else Path(self._store.path).parent
+        if isinstance(client, Client):
+            self._client, self._owns_client = client, False
+        else:
+            settings = client if client is not None else Settings()
+            if settings.storage_dir is None and folder is not None:
+                settings = settings.model_copy(update={"storage_dir": folder / "pieces"})
+            self._client, self._owns_client = Client(settings), True
+        self.settings: Settings = self._client.settings
+        self.workers = int(workers if workers is not None else self.settings.service_workers)
+        if self.workers < 1:
+            raise ValueError(f"workers must be at least 1, not {self.workers}")
+        if output is not None:
+            self.output = Path(output)
+        else:
+            self.output = (folder or Path.cwd()) / "screenshots"
+        self._defaults = JobOptions.make(**job_options)
+        self.owner = new_owner()
+        self._hub = EventHub(on_event)
+        self._budget = DiskBudget(self.settings.service_disk_budget)
+        self._backoff = Backoff(self.settings.service_backoff, self.settings.service_backoff_max)
+        self._active: dict[int, _Active] = {}
+        self._ending: set[asyncio.Task[None]] = set()
+        self._users: dict[Torrent, int] = {}
+        self._state = "new"  # new, running, stopping, stopped
+        self._ready: asyncio.Queue[_Active | None] | None = None
+        self._slots: asyncio.Semaphore | None = None
+        self._wake: asyncio.Event | None = None
+        self._changed: asyncio.Event | None = None
+        self._stopped: asyncio.Event | None = None
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._workers: list[asyncio.Task[None]] = []
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._shutdown: asyncio.Task[None] | None = None
+        self._signals: list[int] = []
+
+    def __repr__(self) -> str:
+        return (
+            f"<ScreenshotService {self._state}, {self.workers} workers, "
+            f"{len(self._active)} jobs in hand, store {self._store.path}>"
+        )
+
+    @property
+    def client(self) -> Client:
+        """The client every job shares."""
+        return self._client
+
+    @property
+    def store(self) -> JobStore:
+        """The job store."""
+        return self._store
+
+    @property
+    def state(self) -> str:
+        """``new``, ``running``, ``stopping`` or ``stopped``."""
+        return self._state
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def __aenter__(self) -> ScreenshotService:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def start(self) -> ScreenshotService:
+        """Start the client (if not started), the dispatcher, the workers and the heartbeat."""
+        if self._state != "new":
+            if self._state != "running":
+                raise RuntimeError(f"the service is {self._state}")
+            return self
+        self._state = "running"
+        self._ready = asyncio.Queue(maxsize=self.workers)
+        self._slots = asyncio.Semaphore(self.settings.service_metadata_concurrency)
+        self._wake = asyncio.Event()
+        self._changed = asyncio.Event()
+        self._stopped = asyncio.Event()
+        await self._client.start()
+        if self._client.storage_dir is not None:
+            finished = await asyncio.to_thread(self._store.infohashes, ("done", "failed"))
+            storage = self._client.storage_dir
+            await self._budget.adopt(os.fspath(storage / infohash) for infohash in finished)
+        self._dispatcher = asyncio.ensure_future(self._dispatch())
+        self._workers = [asyncio.ensure_future(self._worker()) for _ in range(self.workers)]
+        self._heartbeat = asyncio.ensure_future(self._beat())
+        return self
+
+    async def shutdown(self, deadline: float | None = SHUTDOWN_DEADLINE) -> None:
+        """Stop taking jobs; give jobs in the workers ``deadline`` s to finish; put the rest back.
+
+        Jobs still waiting for metadata or for a worker go back to the store
+        at once, as queued; so do jobs the deadline cuts short, with their
+        resume data. ``deadline=None`` waits as long as they take.
+        Idempotent; the service cannot be started again.
+        """
+        if self._state == "new":
+            self._state = "stopped"
+            self._hub.close()
+            return
+        if self._shutdown is None:
+            self._shutdown = asyncio.ensure_future(self._stop(deadline))
+        await asyncio.shield(self._shutdown)
+
+    async def aclose(self, deadline: float | None = SHUTDOWN_DEADLINE) -> None:
+        """:meth:`shutdown`, then close the client and store if the service made them."""
+        await self.shutdown(deadline)
+        self.remove_signal_handlers()
+        if self._owns_client:
+            await self._client.close()
+        if self._owns_store:
+            await asyncio.to_thread(self._store.close)
+
+    async def _stop(self, deadline: float | None) -> None:
+        assert self._wake is not None
+        assert self._ready is not None
+        assert self._stopped is not None
+        self._state = "stopping"
+        self._wake.set()
+        if self._dispatcher is not None:
+            await asyncio.gather(self._dispatcher, return_exceptions=True)
+        # jobs not in a worker yet go back at once
+        waiting = [a.task for a in self._active.values() if a.stage != "work" and a.task]
+        for task in waiting:
+            task.cancel()
+        await asyncio.gather(*waiting, return_exceptions=True)
+        await asyncio.gather(*self._ending, return_exceptions=True)
+        while not self._ready.empty():
+            item = self._ready.get_nowait()
+            if item is not None:
+                await self._finish(item, cancelled=True)
+        for _ in self._workers:  # each worker stops after its job
+            self._ready.put_nowait(None)
+        # jobs in the workers get until the deadline
+        working = [a.task for a in self._active.values() if a.stage == "work" and a.task]
+        if working:
+            _, late = await asyncio.wait(working, timeout=deadline)
+            for task in late:
+                task.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        await asyncio.gather(*self._ending, return_exceptions=True)
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            await asyncio.gather(self._heartbeat, return_exceptions=True)
+        self._state = "stopped"
+        self._stopped.set()
+        assert self._changed is not None
+        self._changed.set()
+        self._hub.close()
+
+    def install_signal_handlers(
+        self,
+        deadline: float | None = SHUTDOWN_DEADLINE,
+        signals: Iterable[int] = (signal.SIGINT, signal.SIGTERM),
+    ) -> bool:
+        """Shut down gracefully on these signals (a second one cuts in-flight jobs short).
+
+        Only where the running loop supports it (the main thread, not
+        Windows); returns False if it does not. Removed by :meth:`aclose`.
+        """
+        loop = asyncio.get_running_loop()
+
+        def on_signal() -> None:
+            if self._shutdown is None:
+                log.warning("signal received: finishing in-flight frames, then stopping")
+                self._shutdown = asyncio.ensure_future(self._stop(deadline))
+            else:  # asked twice: cut in-flight jobs short now
+                for active in list(self._active.values()):
+                    if active.task is not None:
+                        active.task.cancel()
+
+        try:
+            for number in signals:
+                loop.add_signal_handler(number, on_signal)
+                self._signals.append(number)
+        except (NotImplementedError, RuntimeError, ValueError):
+            self.remove_signal_handlers()
+            return False
+        return True
+
+    def remove_signal_handlers(self) -> None:
+        """Undo :meth:`install_signal_handlers`."""
+        if not self._signals:
+            return
+        with contextlib.suppress(RuntimeError):
+            loop = asyncio.get_running_loop()
+            for number in self._signals:
+                loop.remove_signal_handler(number)
+        self._signals.clear()
+
+    # -- submitting and results ---------------------------------------------------------------
+
+    async def submit(self, source: Any, **options: Any) -> int:
+        """Add one job (unless the same source with the same options is in the store); its id."""
+        return (await self.submit_many([source], **options))[0]
+
+    async def submit_many(self, sources: Iterable[Any], **options: Any) -> list[int]:
+        """Add a job per source, all with the same ``options``; their ids, in order.
+
+        A source already in the store with the same options keeps its job
+        and state (a batch started again over its store resumes).
+        """
+        if self._state in ("stopping", "stopped"):
+            raise RuntimeError(f"the service is {self._state}")
+        job_options = JobOptions.make(self._defaults, **options)
+        specs = [source_spec(source) for source in sources]
+
+        def rows() -> list[tuple[str, SourceSpec, JobOptions, str | None]]:
+            return [(job_key(s, job_options), s, job_options, torrent_key(s)) for s in specs]
+
+        added = await asyncio.to_thread(lambda: self._store.add(rows()))
+        for (job_id, created), spec in zip(added, specs, strict=True):
+            if created:
+                self._hub.emit(JobEvent("queued", job_id, spec.text))
+        if self._wake is not None:
+            self._wake.set()
+        return [job_id for job_id, _ in added]
+
+    def events(self) -> Subscription:
+        """Every event from this call on, as an async iterator that ends when the service stops.
+
+        ``aclose()`` it (or drop it) to stop collecting events.
+        """
+        return self._hub.subscribe()
+
+    async def results(self, ids: Sequence[int] | None = None) -> pd.DataFrame:
+        """One row per job (``ids``, default all) with the columns of :data:`RESULT_COLUMNS`."""
+        rows = await asyncio.to_thread(self._store.results, ids)
+        return results_frame(rows)
+
+    async def join(self, ids: Sequence[int] | None = None) -> None:
+        """Wait until every job of ``ids`` (default: all) has ended, or the service stops."""
+        await self.start()
+        assert self._changed is not None
+        assert self._stopped is not None
+        poll = self.settings.service_poll_interval
+        while self._state == "running":
+            self._changed.clear()
+            if await asyncio.to_thread(self._store.unfinished, ids) == 0:
+                return
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), poll)
+        await self._stopped.wait()
+
+    async def run(self, sources: Iterable[Any] | None = None, **options: Any) -> pd.DataFrame:
+        """Submit ``sources`` (if given), run until their jobs end, return their results.
+
+        Without ``sources``, runs every job in the store. Cancelling shuts the
+        service down gracefully (see :meth:`shutdown`) before re-raising.
+        """
+        ids = None if sources is None else await self.submit_many(sources, **options)
+        await self.start()
+        try:
+            await self.join(ids)
+        except asyncio.CancelledError:
+            await self.shutdown()
+            raise
+        if self._shutdown is not None:
+            await self.shutdown()
+        return await self.results(ids)
+
+    async def screenshots(self, job: int) -> list[str]:
+        """Paths of the images a job wrote, in time order."""
+        return await asyncio.to_thread(self._store.screenshots, job)
+
+    # -- dispatching ------------------------------------------------------------------------
+
+    async def _dispatch(self) -> None:
+        """Claim jobs while a metadata slot is free; sleep until there may be one to claim."""
+        assert self._slots is not None
+        assert self._wake is not None
+        settings = self.settings
+        while self._state == "running":
+            await self._slots.acquire()
+            if self._state != "running":
+                self._slots.release()
+                return
+            self._wake.clear()
+            try:
+                job = await asyncio.to_thread(self._store.claim, self.owner, settings.service_lease)
+            except Exception:
+                self._slots.release()
+                log.exception("claiming a job failed; trying again")
+                await self._idle(settings.service_poll_interval)
+                continue
+            if job is None:
+                self._slots.release()
+                await self._idle(await self._until_due())
+                continue
+            active = _Active(job, started=time.monotonic(), infohash=job.infohash)
+            self._active[job.id] = active
+            if self._state != "running":  # shut down while claiming
+                self._slots.release()
+                await self._finish(active, cancelled=True)
+                return
+            active.task = asyncio.ensure_future(self._metadata_stage(active))
+
+    async def _until_due(self) -> float:
+        poll = self.settings.service_poll_interval
+        due = await asyncio.to_thread(self._store.next_due)
+        now = time.time()
+        if due is None or due <= now:
+            return poll
+        return min(poll, due - now + 0.01)
+
+    async def _idle(self, timeout: float) -> None:
+        assert self._wake is not None
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _beat(self) -> None:
+        """Renew this service's leases a few times per lease period."""
+        lease = self.settings.service_lease
+        while True:
+            await asyncio.sleep(lease / 4)
+            try:
+                await asyncio.to_thread(self._store.renew, self.owner, lease)
+            except Exception:
+                log.exception("renewing leases failed")
+
+    # -- the metadata stage -------------------------------------------------------------------
+
+    async def _metadata_stage(self, active: _Active) -> None:
+        """Add the torrent and wait for its metadata in this job's own task, then queue it."""
+        assert self._slots is not None
+        assert self._ready is not None
+        try:
+            try:
+                await self._open(active)
+                active.stage = "ready"
+                await self._ready.put(active)
+            except asyncio.CancelledError:
+                await self._finish(active, cancelled=True)
+            except Exception as error:
+                await self._finish(active, error=error)
+        finally:
+            self._slots.release()
+
+    async def _open(self, active: _Active) -> None:
+        job = active.job
+        self._emit(active, "metadata")
+        resume = job.resume_data
+        storage = self._client.storage_dir
+        if resume is not None and (storage is None or job.resume_dir != os.fspath(storage)):
+            resume = None  # saved by a client with other storage: its pieces are not here
+        torrent = await self._client.add(
+            job.source.value(),
+            peers=list(job.options.peers) or None,
+            resume_data=resume,
+            check=job.interrupted,
+        )
+        self._hold(active, torrent)
+        await torrent.wait_metadata(timeout=self.settings.service_metadata_timeout)
+        await torrent.wait_checked()
+        active.infohash = torrent.infohash
+        await asyncio.to_thread(
+            self._store.progress,
+            job.id,
+            self.owner,
+            phase="ready",
+            infohash=torrent.infohash,
+            name=torrent.name,
+        )
+
+    def _hold(self, active: _Active, torrent: Torrent) -> None:
+        active.torrent = torrent
+        active.baseline = int(torrent.stats.bytes_fetched)
+        active.infohash = torrent.infohash
+        self._users[torrent] = self._users.get(torrent, 0) + 1
+        self._budget.track(active.job.id, torrent)
+
+    # -- the workers -----------------------------------------------------------------------------
+
+    async def _worker(self) -> None:
+        """Run queued jobs one after another until a ``None`` says stop."""
+        assert self._ready is not None
+        while True:
+            active = await self._ready.get()
+            if active is None:
+                return
+            if self._state != "running":
+                await self._finish(active, cancelled=True)
+                continue
+            active.stage = "work"
+            active.task = asyncio.ensure_future(self._work_stage(active))
+            await active.task
+
+    async def _work_stage(self, active: _Active) -> None:
+        try:
+            await self._index_and_frames(active)
+        except asyncio.CancelledError:
+            await self._finish(active, cancelled=True)
+        except Exception as error:
+            await self._finish(active, error=error)
+        else:
+            await self._finish(active)
+
+    async def _index_and_frames(self, active: _Active) -> None:
+        from torframes.api.video import open_video
+
+        job, settings = active.job, self.settings
+        options = job.options
+        self._budget.check(job.id)
+        self._emit(active, "index")
+        await asyncio.to_thread(self._store.progress, job.id, self.owner, phase="index")
+        video = await _within(
+            open_video(
+                self._client, job.source.value(), file=options.file, peers=list(options.peers)
+            ),
+            settings.service_index_timeout,
+            "the video's index was not read",
+            active.infohash,
+        )
+        torrent = video.torrent
+        output = Path(options.output) if options.output is not None else self.output
+        await asyncio.to_thread(output.mkdir, parents=True, exist_ok=True)
+        keyframes_path = None
+        if options.keyframes is not None:
+            table_name = f"{torrent.infohash}-f{video.file}.keyframes.{options.keyframes}"
+            keyframes_path = output / table_name
+            await asyncio.to_thread(
+                _write_table, video.keyframes, keyframes_path, options.keyframes
+            )
+        wanted = options.n > 0 or bool(options.times)
+        picks = video.select(options.n, options.strategy, times=options.times) if wanted else None
+        resume = await torrent.resume_data()
+        await asyncio.to_thread(
+            self._store.progress,
+            job.id,
+            self.owner,
+            phase="frames",
+            infohash=torrent.infohash,
+            name=torrent.name,
+            file=torrent.file_path(video.file),
+            frames_total=0 if picks is None else len(picks),
+            frames=0,
+            piece_floor=video.stats.piece_floor,
+            bytes_fetched=job.bytes_fetched + active.fetched(),
+            elapsed_s=self._elapsed(active),
+            resume_data=resume,
+            resume_dir=os.fspath(self._client.storage_dir or ""),
+            keyframes_path=None if keyframes_path is None else os.fspath(keyframes_path),
+        )
+        if picks is not None and len(picks):
+            await _within(
+                self._frames(active, video, picks, output),
+                settings.service_frames_timeout,
+                "the frames were not all written",
+                active.infohash,
+            )
+        active.piece_floor = video.stats.piece_floor
+
+    async def _frames(self, active: _Active, video: Video, picks: Any, output: Path) -> None:
+        from torframes.decode.names import screenshot_name
+
+        job, options = active.job, active.job.options
+        total = len(picks)
+        active.frames = 0
+        frames = video.frames(picks, max_side=options.max_side)
+        async with contextlib.aclosing(frames):  # type: ignore[type-var]
+            async for row, image in frames:
+                time_s = float(row["time"])
+                name = screenshot_name(video.torrent.infohash, video.file, time_s, options.fmt)
+                target = output / name
+                await asyncio.to_thread(_write_image, image, target, options.fmt, options.quality)
+                active.frames += 1
+                # Resume data now also flushes what libtorrent holds of this frame's pieces
+                # (its part file's index among them): a crash after this line loses none.
+                resume = await video.torrent.resume_data()
+                await asyncio.to_thread(
+                    self._store.record_frame,
+                    job.id,
+                    self.owner,
+                    os.fspath(target),
+                    time_s,
+                    frames=active.frames,
+                    piece_floor=video.stats.piece_floor,
+                    bytes_fetched=job.bytes_fetched + active.fetched(),
+                    elapsed_s=self._elapsed(active),
+                    resume_data=resume,
+                )
+                self._emit(
+                    active, "frame", frame=active.frames, frames=total, path=os.fspath(target)
+                )
+
+    # -- ending an attempt ---------------------------------------------------------------------
+
+    async def _finish(
+        self, active: _Active, error: BaseException | None = None, *, cancelled: bool = False
+    ) -> None:
+        """:meth:`_end` in a task of its own, so cancelling the job cannot cut it short."""
+        task = asyncio.ensure_future(self._end(active, error, cancelled=cancelled))
+        self._ending.add(task)
+        task.add_done_callback(self._ending.discard)
+        await asyncio.shield(task)
+
+    async def _end(
+        self, active: _Active, error: BaseException | None = None, *, cancelled: bool = False
+    ) -> None:
+        """Record how the attempt ended, release the torrent, tell whoever listens."""
+        if active.ended:
+            return
+        active.ended = True
+        job, settings = active.job, self.settings
+        if cancelled or (
+            isinstance(error, ClientClosed) and (self._state != "running" or self._client.closed)
+        ):
+            outcome = "released"
+        elif error is None:
+            outcome = "done"
+        elif isinstance(error, LeaseLost):
+            outcome = "lost"
+        elif (is_retryable(error) or isinstance(error, ClientClosed)) and (
+            job.retries < settings.service_max_retries
+        ):
+            outcome = "retry"
+        else:
+            outcome = "failed"
+        if error is not None and outcome != "released":
+            log.info("job %d attempt %d: %s: %s", job.id, job.attempt, error_kind(error), error)
+        values: dict[str, Any] = {
+            "bytes_fetched": job.bytes_fetched + self._safe_fetched(active),
+            "elapsed_s": self._elapsed(active),
+            "frames": active.frames if outcome != "released" else max(job.frames, active.frames),
+        }
+        if outcome == "done":
+            values["piece_floor"] = active.piece_floor
+        if active.infohash is not None:
+            values["infohash"] = active.infohash
+        resume = None
+        if outcome in ("retry", "released"):
+            resume = await self._save_resume(active)
+            if resume is not None:
+                values["resume_data"] = resume
+                values["resume_dir"] = os.fspath(self._client.storage_dir or "")
+        await self._release_torrent(active, finished=outcome in ("done", "failed"))
+        delay = self._backoff.delay(job.retries + 1) if outcome == "retry" else 0.0
+        kind = error_kind(error) if error is not None and outcome != "released" else None
+        text = error_text(error) if error is not None and outcome != "released" else None
+        held = False
+        try:
+            held = await asyncio.to_thread(
+                self._store.finish,
+                job.id,
+                self.owner,
+                job.attempt,
+                # a lost lease: the store finds the job is not ours and marks the attempt lost
+                outcome="released" if outcome == "lost" else outcome,
+                error_kind=kind,
+                error=text,
+                delay=delay,
+                **values,
+            )
+        except Exception:
+            log.exception("recording the end of job %d failed", job.id)
+        self._active.pop(job.id, None)
+        if held:
+            if outcome == "retry":
+                self._emit(active, "retry", error_kind=kind, error=text, delay=delay)
+            elif outcome == "released":
+                self._emit(active, "queued")
+            else:
+                self._emit(active, outcome, error_kind=kind, error=text, frames=active.frames)
+        else:
+            log.warning("job %d was taken by another service; its attempt is dropped", job.id)
+        assert self._wake is not None
+        assert self._changed is not None
+        self._wake.set()
+        self._changed.set()
+
+    def _safe_fetched(self, active: _Active) -> int:
+        try:
+            return active.fetched()
+        except Exception:  # a handle gone bad: count what is known
+            return 0
+
+    async def _save_resume(self, active: _Active) -> bytes | None:
+        torrent = active.torrent
+        if torrent is None or torrent.removed or not torrent.has_metadata:
+            return None
+        if self._users.get(torrent, 0) > 1:
+            return None  # another job of this service still uses it: do not pause it
+        try:
+            return await torrent.resume_data(pause=True)
+        except (TorframesError, RuntimeError) as error:
+            log.warning("no resume data for job %d: %s", active.job.id, error)
+            return None
+
+    async def _release_torrent(self, active: _Active, *, finished: bool) -> None:
+        """Take the torrent out of the session (its pieces stay on disk for the budget to judge)."""
+        torrent, active.torrent = active.torrent, None
+        self._budget.untrack(active.job.id)
+        if torrent is None:
+            return
+        users = self._users.get(torrent, 1) - 1
+        if users > 0:
+            self._users[torrent] = users
+            return
+        self._users.pop(torrent, None)
+        try:
+            await torrent.remove(delete_files=False)
+        except Exception:
+            log.exception("removing torrent %s failed", torrent.infohash)
+        if finished and self._client.storage_dir is not None:
+            await self._budget.finished(torrent.save_path)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _elapsed(self, active: _Active) -> float:
+        return active.job.elapsed_s + (time.monotonic() - active.started)
+
+    def _emit(self, active: _Active, kind: str, **fields: Any) -> None:
+        job = active.job
+        event = JobEvent(
+            kind, job.id, job.source.text, attempt=job.attempt, infohash=active.infohash, **fields
+        )
+        self._hub.emit(event)
+
+
+async def _within(coroutine: Any, timeout: float, what: str, infohash: str | None) -> Any:
+    """Await ``coroutine`` for at most ``timeout`` s; past that, :class:`PieceTimeout`."""
+    try:
+        return await asyncio.wait_for(coroutine, timeout)
+    except (asyncio.TimeoutError, TimeoutError) as error:
+        if isinstance(error, TorframesError):
+            raise
+        raise PieceTimeout(f"{what} within {timeout:g} s", infohash=infohash) from None
+
+
+def _write_image(image: Image.Image, target: Path, fmt: str, quality: int) -> None:
+    """Write ``image`` whole or not at all (a temporary name, then a rename)."""
+    options: dict[str, Any] = {"quality": quality} if fmt in ("jpeg", "webp") else {}
+    partial = target.with_name(target.name + ".part")
+    image.save(partial, format=fmt.upper(), **options)
+    os.replace(partial, target)
+
+
+def _write_table(table: pd.DataFrame, target: Path, fmt: str) -> None:
+    partial = target.with_name(target.name + ".part")
+    if fmt == "parquet":
+        table.to_parquet(partial, index=False)
+    else:
+        table.to_csv(partial, index=False)
+    os.replace(partial, target)
