@@ -171,3 +171,33 @@ def test_swarm_on_a_fixed_port_and_a_taken_one() -> None:
             pass
     with pytest.raises(ValueError, match="loopback"):
         LocalSwarm(host="10.0.0.1")
+
+
+async def test_abandoned_fetches_drop_their_pieces_back_to_priority_zero(
+    swarm: LocalSwarm,
+) -> None:
+    """A cancelled or timed-out wait stops asking for pieces nobody else waits for."""
+    async with Client(Settings.loopback(piece_timeout=5)) as client:
+        seed = await swarm.aseed({"drop.bin": contents("drop", 4 * PIECE)}, piece_size=PIECE)
+        torrent = await client.add(seed.magnet)
+        await torrent.wait_metadata()
+        await swarm.aremove(seed)  # nothing will arrive now
+
+        def priorities() -> list[int]:
+            return list(torrent.handle.get_piece_priorities())
+
+        shared = asyncio.ensure_future(torrent.fetch([0, 1]))
+        alone = asyncio.ensure_future(torrent.fetch([1, 2]))
+        await asyncio.sleep(0)  # one loop turn: both are waiting now
+        assert priorities()[:3] == [7, 7, 7]
+        alone.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await alone
+        assert priorities()[:3] == [7, 7, 0]  # piece 1 is still wanted by the other wait
+        with pytest.raises(PieceTimeout):
+            await torrent.fetch([3], timeout=0.2)
+        assert priorities()[3] == 0
+        shared.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await shared
+        assert priorities() == [0, 0, 0, 0]

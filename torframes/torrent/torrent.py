@@ -88,6 +88,8 @@ class Torrent:
         self._v1, self._v2 = hex_hashes(handle.info_hashes())
         self._metadata = self._loop.create_future()
         self._fetching: dict[int, asyncio.Future[None]] = {}
+        #: Callers waiting for each piece being fetched; at 0 the piece is dropped.
+        self._waiters: dict[int, int] = {}
         self._reading: dict[int, asyncio.Future[bytes]] = {}
         self._hash_failures: dict[int, int] = {}
         self._held: set[int] = set()
@@ -311,8 +313,11 @@ class Torrent:
         """
         await self.wait_metadata()
         waits = self._request(pieces)
-        if waits:
-            await self._wait_all(waits, timeout)
+        try:
+            if waits:
+                await self._wait_all(waits, timeout)
+        finally:
+            self._release(waits)
 
     async def stream_pieces(
         self, pieces: Iterable[int], timeout: float | None = None
@@ -325,23 +330,26 @@ class Torrent:
         await self.wait_metadata()
         wanted = self._check_pieces(pieces)
         waits = self._request(wanted)
-        deadline = self._deadline(timeout)
-        for piece in wanted:
-            if piece not in waits:
-                yield piece, await self._read_back(piece)
-        pending = {future: piece for piece, future in waits.items()}
-        while pending:
-            remaining = deadline - self._loop.time()
-            done = set()
-            if remaining > 0:
-                done, _ = await asyncio.wait(
-                    pending, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
-                )
-            if not done:
-                raise self._timeout(sorted(pending.values()), len(waits), timeout)
-            for piece in sorted(pending.pop(future) for future in done):
-                waits[piece].result()
-                yield piece, await self._read_back(piece)
+        try:
+            deadline = self._deadline(timeout)
+            for piece in wanted:
+                if piece not in waits:
+                    yield piece, await self._read_back(piece)
+            pending = {future: piece for piece, future in waits.items()}
+            while pending:
+                remaining = deadline - self._loop.time()
+                done = set()
+                if remaining > 0:
+                    done, _ = await asyncio.wait(
+                        pending, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+                    )
+                if not done:
+                    raise self._timeout(sorted(pending.values()), len(waits), timeout)
+                for piece in sorted(pending.pop(future) for future in done):
+                    waits[piece].result()
+                    yield piece, await self._read_back(piece)
+        finally:
+            self._release(waits)
 
     async def piece(self, piece: int, timeout: float | None = None) -> bytes:
         """The bytes of ``piece`` (exactly :meth:`piece_size` long), fetched if needed."""
@@ -398,12 +406,35 @@ class Torrent:
                 self._hash_failures.pop(piece, None)
                 new.append(piece)
             waits[piece] = future
+            self._waiters[piece] = self._waiters.get(piece, 0) + 1
         if new:
             self._rounds += 1
             self._handle.prioritize_pieces([(piece, _TOP_PRIORITY) for piece in new])
         if waits:
             self._connect_peers()
         return waits
+
+    def _release(self, waits: dict[int, asyncio.Future[None]]) -> None:
+        """A caller stops waiting for ``waits`` (done, failed, timed out or cancelled).
+
+        A piece nobody waits for any more, and not in yet, goes back to
+        priority 0, so a cancelled or abandoned fetch stops costing bytes
+        (blocks already in flight may still arrive).
+        """
+        dropped = []
+        for piece in waits:
+            count = self._waiters.get(piece, 0) - 1
+            if count > 0:
+                self._waiters[piece] = count
+                continue
+            self._waiters.pop(piece, None)
+            future = self._fetching.get(piece)
+            if future is not None and not future.done() and piece not in self._held:
+                del self._fetching[piece]
+                future.cancel()
+                dropped.append(piece)
+        if dropped and self._gone is None:
+            self._handle.prioritize_pieces([(piece, _DONT_DOWNLOAD) for piece in dropped])
 
     async def _wait_all(
         self, waits: dict[int, asyncio.Future[None]], timeout: float | None
