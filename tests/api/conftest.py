@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from torframes.testing.swarm import LocalSwarm
-from torframes.torrent.client import Client
 
 from torframes.settings import Settings
+from torframes.testing.swarm import LocalSwarm
+from torframes.torrent.client import Client
 
 
 @pytest.fixture(scope="module")

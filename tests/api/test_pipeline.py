@@ -13,11 +13,11 @@ from typing import Any
 import av
 import pandas as pd
 import pytest
-from torframes.testing.swarm import LocalSwarm
-from torframes.torrent.client import Client
 
 from torframes.api.video import Video, open_video
+from torframes.testing.swarm import LocalSwarm
 from torframes.testing.videos import make_video, read_frame_index
+from torframes.torrent.client import Client
 
 pytestmark = pytest.mark.swarm
 
