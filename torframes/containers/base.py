@@ -67,7 +67,8 @@ SAMPLE_DTYPES: dict[str, str] = {
 #: ``codec_name`` is FFmpeg's decoder name (``h264``, ``hevc``, ``av1``,
 #: ``vp9``...) or ``<NA>`` when unknown. ``duration`` is in ticks of
 #: ``timescale``; ``duration_s`` in seconds. ``indexed_by`` says where the
-#: track's rows come from: ``"moov"`` (every sample), ``"cues"`` (the
+#: track's rows come from: ``"moov"`` (every sample), ``"moof"`` (every
+#: sample, from the movie fragments of a fragmented MP4), ``"cues"`` (the
 #: keyframes Matroska Cues list) or ``"probe"`` (keyframes found by probing
 #: clusters in a file without Cues).
 TRACK_DTYPES: dict[str, str] = {

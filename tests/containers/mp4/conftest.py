@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fractions
 import io
+import random
 import struct
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,6 +23,8 @@ import pytest
 
 from torframes.containers.base import ContainerIndex, IndexLimits, Need
 from torframes.containers.mp4 import Mp4IndexParser, synth
+from torframes.containers.sniff import AutoIndexParser
+from torframes.plan.pieces import PieceGeometry, pieces_for_ranges
 from torframes.testing.videos import make_video
 
 #: Fixture videos for the oracle: name -> make_video arguments.
@@ -57,6 +60,62 @@ VIDEOS: dict[str, dict[str, Any]] = {
     "fragmented": {"muxer_options": {"movflags": "+frag_keyframe+empty_moov"}},
     "large_tail": {"noise": True, "frames": 48, "crf": 2, "audio": True},
 }
+
+_FRAG = "+frag_keyframe+empty_moov"
+_AV = {"bframes": 2, "audio": True}
+
+#: Fragmented fixture videos (FFmpeg's mov muxer, as OBS, DASH/CMAF packagers and
+#: ``ffmpeg -movflags`` write them): name -> make_video arguments.
+FRAGMENTED: dict[str, dict[str, Any]] = {
+    "frag_keyframe": {"muxer_options": {"movflags": _FRAG}},
+    "frag_av": {**_AV, "muxer_options": {"movflags": _FRAG}},
+    "frag_base_moof": {**_AV, "muxer_options": {"movflags": _FRAG + "+default_base_moof"}},
+    "frag_audio_first": {
+        **_AV,
+        "audio_first": True,
+        "muxer_options": {"movflags": _FRAG + "+default_base_moof"},
+    },
+    "frag_dash_sidx": {**_AV, "muxer_options": {"movflags": "+dash" + _FRAG + "+global_sidx"}},
+    "frag_dash_segments": {**_AV, "muxer_options": {"movflags": "+dash"}},
+    "frag_cmaf": {**_AV, "muxer_options": {"movflags": "+cmaf" + _FRAG}},
+    "frag_duration": {
+        "audio": True,
+        "muxer_options": {"movflags": "+empty_moov", "frag_duration": "300000"},
+    },
+    "frag_negative_cts": {
+        "bframes": 2,
+        "muxer_options": {"movflags": _FRAG + "+negative_cts_offsets"},
+    },
+    "frag_moov_samples": {**_AV, "muxer_options": {"movflags": "+frag_keyframe"}},
+    "frag_isml": {**_AV, "muxer_options": {"movflags": "+frag_keyframe+isml"}},
+    "frag_delay_moov": {**_AV, "muxer_options": {"movflags": "+frag_keyframe+delay_moov"}},
+    "frag_separate_moof": {**_AV, "muxer_options": {"movflags": _FRAG + "+separate_moof"}},
+    "frag_no_mfra": {**_AV, "muxer_options": {"movflags": _FRAG + "+skip_trailer"}},
+    "frag_every_frame": {
+        **_AV,
+        "frames": 24,
+        "muxer_options": {"movflags": "+frag_every_frame+empty_moov+default_base_moof"},
+    },
+    "frag_custom": {"bframes": 2, "muxer_options": {"movflags": "+frag_custom+empty_moov"}},
+    "frag_hevc": {"codec": "hevc", **_AV, "muxer_options": {"movflags": _FRAG}},
+    "frag_av1": {"codec": "av1", "muxer_options": {"movflags": _FRAG}},
+    "frag_vp9": {"codec": "vp9", "audio": True, "muxer_options": {"movflags": _FRAG}},
+    "frag_mpeg4": {"codec": "mpeg4", "bframes": 2, "muxer_options": {"movflags": _FRAG}},
+    "frag_mov": {"container": "mov", **_AV, "muxer_options": {"movflags": _FRAG}},
+}
+#: Large fragments (noisy frames): each ``moof`` in its own 16 KiB piece.
+_LARGE = {"frames": 120, "gop": 12, "noise": True, **_AV}
+FRAGMENTED_LARGE: dict[str, dict[str, Any]] = {
+    "frag_large_mfra": {**_LARGE, "muxer_options": {"movflags": _FRAG}},
+    "frag_large_sidx": {**_LARGE, "muxer_options": {"movflags": "+dash" + _FRAG + "+global_sidx"}},
+    "frag_large_no_index": {**_LARGE, "muxer_options": {"movflags": _FRAG + "+skip_trailer"}},
+    "frag_large_duration": {
+        **_LARGE,
+        "muxer_options": {"movflags": "+empty_moov", "frag_duration": "200000"},
+    },
+}
+VIDEOS.update(FRAGMENTED)
+VIDEOS.update(FRAGMENTED_LARGE)
 
 
 @pytest.fixture(scope="session")
@@ -342,3 +401,128 @@ def _to_co64(box: bytes, shift: int) -> bytes:
         children.append(_to_co64(box[pos : pos + size], shift))
         pos += size
     return synth.box(kind, *children)
+
+
+# -- fragmented files ---------------------------------------------------------
+
+
+def _empty_stbl() -> list[bytes]:
+    return [synth.stts([]), synth.stsc([]), synth.stsz([]), synth.stco([])]
+
+
+@pytest.fixture(scope="session")
+def fragmented_file() -> Callable[..., bytes]:
+    """``fragmented_file(tracks, fragments, index=None, ...)``: a synthetic fragmented file.
+
+    ``tracks`` are dicts: ``handler`` (``b"vide"``), ``timescale``,
+    ``edits`` (segment duration, media time) pairs, ``trex`` (keywords for
+    :func:`synth.trex`), ``tables`` (``stbl`` tables; empty by default).
+    ``fragments`` is a list of ``moof``s, each a list of run dicts for
+    :func:`synth.fragment`. ``index``: None, ``"sidx"`` (one ``sidx`` of
+    track 1 listing every fragment, after ``moov``), ``"mfra"`` (``tfra``
+    per track listing every fragment holding it) or ``"both"``.
+    ``trex`` overrides the ``trex`` boxes, ``after_moov`` adds top-level
+    bytes after ``moov``, ``tfra_shift`` moves every ``tfra`` offset.
+    """
+
+    def build(
+        tracks: Sequence[dict[str, Any]],
+        fragments: Sequence[Sequence[dict[str, Any]]],
+        *,
+        index: str | None = None,
+        movie_timescale: int = 1000,
+        trex: Sequence[bytes] | None = None,
+        after_moov: bytes = b"",
+        tfra_shift: int = 0,
+    ) -> bytes:
+        traks = []
+        for track_id, spec in enumerate(tracks, 1):
+            handler = spec.get("handler", b"vide")
+            audio = handler == b"soun"
+            entry = spec.get("entry") or synth.sample_entry(
+                b"xaud" if audio else b"xvid", audio=audio
+            )
+            edits = synth.elst(spec["edits"]) if spec.get("edits") else b""
+            traks.append(
+                synth.trak(
+                    track_id,
+                    handler=handler,
+                    timescale=spec.get("timescale", 48000 if audio else 12288),
+                    entry=entry,
+                    tables=spec.get("tables") or _empty_stbl(),
+                    edits=edits,
+                )
+            )
+        if trex is None:
+            trex = [synth.trex(i, **spec.get("trex", {})) for i, spec in enumerate(tracks, 1)]
+        moov = synth.box(b"moov", synth.mvhd(movie_timescale), *traks, synth.mvex(*trex))
+        head = _ftyp() + moov + after_moov
+
+        def lay(start: int) -> tuple[bytes, list[int], list[int]]:
+            out, moofs, sizes = b"", [], []
+            for sequence, runs in enumerate(fragments, 1):
+                data, _ = synth.fragment(sequence, runs, at=start + len(out))
+                moofs.append(start + len(out))
+                sizes.append(len(data))
+                out += data
+            return out, moofs, sizes
+
+        sidx = b""
+        if index in ("sidx", "both"):
+            _, _, sizes = lay(0)
+            durations = [
+                sum(int(np.sum(r.get("durations", [0]))) for r in runs if r["track_id"] == 1)
+                for runs in fragments
+            ]
+            timescale = tracks[0].get("timescale", 12288)
+            sidx = synth.sidx(1, timescale, list(zip(sizes, durations, strict=True)))
+        body, moofs, _ = lay(len(head) + len(sidx))
+        data = head + sidx + body
+        if index in ("mfra", "both"):
+            tfras = [
+                synth.tfra(
+                    track_id,
+                    [
+                        (0, moof + tfra_shift)
+                        for moof, runs in zip(moofs, fragments, strict=True)
+                        if any(r["track_id"] == track_id for r in runs)
+                    ],
+                )
+                for track_id in range(1, len(tracks) + 1)
+            ]
+            data += synth.mfra(*tfras)
+        return data
+
+    return build
+
+
+@pytest.fixture(scope="session")
+def drive_pieces() -> Callable[..., tuple[ContainerIndex, list[tuple[str, int]], set, set]]:
+    """``drive_pieces(data, piece_size, limits=None, seed=0)``: index as the torrent probe does.
+
+    Mirrors :func:`torframes.api.probe.drive`: each need becomes the pieces
+    covering it, fetched as one round and fed whole, in a shuffled order
+    (pieces arrive in any order); asking again for fed pieces fails.
+    Returns the index, the rounds (reason, new pieces), the pieces fetched
+    and the piece floor (pieces holding any byte of ``index_ranges``).
+    """
+
+    def run(data: bytes, piece_size: int, limits: IndexLimits | None = None, seed: int = 0):
+        geometry = PieceGeometry(piece_size, len(data), 0, len(data))
+        parser = AutoIndexParser(len(data), limits)
+        order = random.Random(seed)
+        fed: set[int] = set()
+        rounds: list[tuple[str, int]] = []
+        while not isinstance(step := parser.step(), ContainerIndex):
+            fresh = sorted(pieces_for_ranges(geometry, step.ranges) - fed)
+            assert fresh, f"asked again for pieces already fed ({step.reason})"
+            assert len(rounds) < 2000, "too many rounds"
+            order.shuffle(fresh)
+            for piece in fresh:
+                offset, view = geometry.file_slice(piece, data[piece * piece_size :][:piece_size])
+                parser.feed(offset, view)
+                fed.add(piece)
+            rounds.append((step.reason, len(fresh)))
+        return step, rounds, fed, pieces_for_ranges(geometry, step.index_ranges)
+
+    return run

@@ -1,4 +1,4 @@
-"""MP4/MOV (ISO/IEC 14496-12, QuickTime): the ``moov`` index parser.
+"""MP4/MOV (ISO/IEC 14496-12, QuickTime): the ``moov`` (and movie fragment) index parser.
 
 The stages, one module each:
 
@@ -16,6 +16,15 @@ The stages, one module each:
 * :mod:`~torframes.containers.mp4.tables` — vectorised per-sample arrays;
 * :mod:`~torframes.containers.mp4.timeline` — times as FFmpeg reports them
   (edit lists);
+* :mod:`~torframes.containers.mp4.fragment_boxes`,
+  :mod:`~torframes.containers.mp4.random_access` — the readers of movie
+  fragment boxes (``trex``, ``tfhd``, ``tfdt``, ``trun``...) and of the
+  indexes of fragments (``sidx``, ``mfra``/``tfra``/``mfro``);
+* :mod:`~torframes.containers.mp4.moof` — one ``moof`` into runs of samples;
+* :mod:`~torframes.containers.mp4.fragment_walk` — where the fragments of a
+  fragmented file are, found with as few needs as its indexes allow;
+* :mod:`~torframes.containers.mp4.fragments` — fragment samples with the
+  times FFmpeg gives them;
 * :mod:`~torframes.containers.mp4.build` — the tracks and samples tables;
 * :mod:`~torframes.containers.mp4.index` — :class:`Mp4IndexParser`, the
   I/O-free state machine that asks for byte ranges.

@@ -29,6 +29,13 @@ FFmpeg reports that this does not reproduce:
 * Tracks FFmpeg hides: chapter tracks (``tref``/``chap``) and tracks whose
   data is in another file (``dref``) are listed here with their samples.
 * Several sample descriptions in one track: the first names the codec.
+
+Fragmented files (``mvex`` in ``moov``): each track's rows are its ``moov``
+samples, as above, then its fragment samples in file order
+(:mod:`~torframes.containers.mp4.fragments`), numbered on from the
+``moov`` samples; ``chunk`` counts ``trun`` runs on from the ``moov``
+chunks. Such a track has ``indexed_by`` ``"moof"``; its ``duration`` is
+``mdhd``'s when set, else the sum of its sample durations.
 """
 
 from __future__ import annotations
@@ -48,11 +55,12 @@ from torframes.containers.base import (
     empty_samples,
 )
 from torframes.containers.mp4.boxes import fourcc
+from torframes.containers.mp4.fragment_walk import FragmentLayout
+from torframes.containers.mp4.fragments import FragmentSamples, fragment_samples, lazy_from
 from torframes.containers.mp4.moov import Movie, Track
 from torframes.containers.mp4.sample_entries import SampleEntry
-from torframes.containers.mp4.tables import track_samples
-from torframes.containers.mp4.timeline import ffmpeg_timeline
-from torframes.errors import UnsupportedContainer
+from torframes.containers.mp4.tables import TrackSamples, track_samples
+from torframes.containers.mp4.timeline import Timeline, ffmpeg_timeline
 
 __all__ = ["build_index"]
 
@@ -84,22 +92,25 @@ def build_index(
     limits: IndexLimits,
     index_ranges: Sequence[ByteRange] = (),
     layout: Sequence[tuple[str, ByteRange]] = (),
+    fragments: FragmentLayout | None = None,
+    before: Sequence = (),
 ) -> ContainerIndex:
-    """The tracks and samples tables, decoder configurations and notes of ``movie``."""
-    if movie.fragmented:
-        raise UnsupportedContainer(
-            "fragmented MP4 ('mvex' in 'moov', samples in 'moof' fragments) is not supported"
-        )
+    """The tracks and samples tables, decoder configurations and notes of ``movie``.
+
+    ``fragments`` is the box chain after ``moov`` of a fragmented file;
+    ``before`` the top-level boxes before ``moov`` (they decide how FFmpeg
+    reads the fragments, see :func:`~torframes.containers.mp4.fragments.lazy_from`).
+    """
     notes = list(movie.notes)
     advanced = True
     budget = limits.max_samples
     track_rows: list[dict] = []
     sample_parts: list[dict[str, np.ndarray]] = []
     configs: dict[int, DecoderConfig] = {}
+    moov_parts: list[tuple[Track, TrackSamples, Timeline]] = []
     for track in movie.tracks:
         timescale = track.mdhd.timescale or movie.mvhd.timescale or 1
         entry = track.entries[0] if track.entries else None
-        name = f"track {track.track_id}"
         samples = track_samples(track, file_size, budget)
         if track.stts is None or len(track.stts.counts) == 0:
             advanced = False  # FFmpeg turns advanced edit lists off from here on
@@ -113,30 +124,70 @@ def build_index(
             vorbis=entry is not None and entry.codec_name == "vorbis",
             advanced=advanced,
             max_rows=budget,
-            name=name,
+            name=f"track {track.track_id}",
         )
         budget -= len(timeline.rows)
-        dts = timeline.dts
-        if _fills_in_dts(track, entry):
-            dts = np.minimum(dts, timeline.pts)  # libavformat: not delayed, so dts = pts
-        notes += samples.notes + timeline.notes + _track_notes(track, timeline.discard)
-        rows = timeline.rows
-        keys = samples.keyframes[rows]
-        sample_parts.append(
-            {
-                "track_id": np.full(len(rows), track.track_id, dtype=np.int32),
-                "sample": rows if samples.numbers is None else samples.numbers[rows],
-                "offset": samples.offsets[rows],
-                "size": samples.sizes[rows],
-                "dts": dts,
-                "pts": timeline.pts,
-                "duration": samples.deltas[rows],
-                "time": timeline.pts / timescale,
-                "is_keyframe": keys,
-                "chunk": samples.chunks[rows],
-            }
+        moov_parts.append((track, samples, timeline))
+    frags: dict[int, FragmentSamples] = {}
+    if fragments is not None:
+        notes += fragments.notes
+        lazy = lazy_from(
+            fragments.events,
+            before=before,
+            chain=fragments.boxes,
+            file_size=file_size,
+            mfra=fragments.mfra,
         )
-        track_rows.append(_track_row(track, timescale, len(rows), int(keys.sum())))
+        shifts = {t.track_id: s.dts_shift for t, s, _ in moov_parts}
+        frags = fragment_samples(
+            movie, fragments.events, file_size=file_size, moov_shifts=shifts, lazy=lazy
+        )
+        notes.append(
+            f"{len(fragments.fragments)} movie fragment(s) indexed"
+            + (
+                f", {lazy} of them read by FFmpeg on opening, the rest while demuxing"
+                if lazy is not None
+                else ""
+            )
+        )
+    elif movie.fragmented:
+        notes.append("fragmented MP4 indexed from its 'moov' alone: the fragments were not read")
+    for track, samples, timeline in moov_parts:
+        timescale = track.mdhd.timescale or movie.mvhd.timescale or 1
+        entry = track.entries[0] if track.entries else None
+        frag = frags.get(track.track_id)
+        rows = timeline.rows
+        pts = timeline.pts
+        if frag is not None:
+            # the fragments gave FFmpeg a ctts table and maybe a larger dts_shift
+            pts = pts + (frag.moov_shift - (samples.dts_shift if samples.has_ctts else 0))
+        part = {
+            "track_id": np.full(len(rows), track.track_id, dtype=np.int32),
+            "sample": rows if samples.numbers is None else samples.numbers[rows],
+            "offset": samples.offsets[rows],
+            "size": samples.sizes[rows],
+            "dts": timeline.dts,
+            "pts": pts,
+            "duration": samples.deltas[rows],
+            "is_keyframe": samples.keyframes[rows],
+            "chunk": samples.chunks[rows],
+        }
+        notes += samples.notes + timeline.notes + _track_notes(track, timeline.discard)
+        if frag is not None:
+            part = _append_fragments(part, frag, samples, track.track_id)
+            notes += frag.notes
+        if _fills_in_dts(track, entry):
+            part["dts"] = np.minimum(part["dts"], part["pts"])  # libavformat: not delayed
+        part["time"] = part["pts"] / timescale
+        sample_parts.append(part)
+        keyframes = int(part["is_keyframe"].sum())
+        row = _track_row(track, timescale, len(part["pts"]), keyframes)
+        if frag is not None:
+            row["indexed_by"] = "moof"
+            if pd.isna(row["duration"]):
+                total = int(samples.deltas.sum()) + int(frag.durations.sum())
+                row["duration"], row["duration_s"] = total, total / timescale
+        track_rows.append(row)
         configs[track.track_id] = DecoderConfig(
             track_id=track.track_id,
             codec_name=entry.codec_name if entry else None,
@@ -155,6 +206,31 @@ def build_index(
         complete=True,
         notes=tuple(notes),
     )
+
+
+def _append_fragments(
+    part: dict[str, np.ndarray], frag: FragmentSamples, samples: TrackSamples, track_id: int
+) -> dict[str, np.ndarray]:
+    """A track's ``moov`` rows followed by its fragment rows."""
+    n = len(frag)
+    if samples.numbers is not None and len(samples.numbers):
+        first = int(samples.numbers[-1] + samples.deltas[-1])
+    else:
+        first = len(samples)
+    chunks = int(samples.chunks.max()) + 1 if len(samples.chunks) else 0
+    pts = frag.dts + frag.shift + frag.cts
+    extra = {
+        "track_id": np.full(n, track_id, dtype=np.int32),
+        "sample": first + np.arange(n, dtype=np.int64),
+        "offset": frag.offsets,
+        "size": frag.sizes,
+        "dts": frag.dts,
+        "pts": pts,
+        "duration": frag.durations,
+        "is_keyframe": frag.keyframes,
+        "chunk": chunks + frag.runs,
+    }
+    return {k: np.concatenate([part[k], extra[k]]) for k in part}
 
 
 def _track_row(track: Track, timescale: int, samples: int, keyframes: int) -> dict:

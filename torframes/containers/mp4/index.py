@@ -24,10 +24,22 @@ then windows of ``IndexLimits.tail_window`` bytes from the end of the file
 back, up to ``max_index_bytes + tail_window`` bytes, for a ``moov`` that
 parses; a ``moov`` larger than a window works, the rest of it is asked for.
 
+4. A fragmented file (``mvex`` in ``moov``) goes on to its movie
+   fragments: :class:`~torframes.containers.mp4.fragment_walk.FragmentWalk`
+   asks for the ``moof`` boxes only (never the media), every position it
+   can place at once: all subsegments of a ``sidx`` in one need, all
+   fragments an ``mfra`` lists in one need (its ``mfro`` is read from the
+   last 16 bytes when walking looks long), else one position after the
+   other along the chain of headers, so a plain walk takes about one
+   round per fragment beyond the head (two when needs are read exactly).
+
 ``index_ranges`` of the result are the top-level headers walked plus the
-``moov`` box: what was truly needed. ``layout`` names every top-level box
-whose place became known, including those the held bytes show past
-``moov`` at no extra cost.
+``moov`` box, and for a fragmented file every top-level header after it,
+every ``moof`` and the ``sidx``/``mfra`` read: what was truly needed.
+``layout`` names every top-level box whose place became known, including
+those the held bytes show past ``moov`` at no extra cost. A ``moof``
+before any ``moov`` (a media segment without its initialization segment)
+is unsupported.
 
 Errors: only :class:`~torframes.errors.ContainerError` leaves :meth:`step`;
 anything else raised while reading hostile bytes is turned into
@@ -50,6 +62,7 @@ from torframes.containers.base import (
 from torframes.containers.mp4.boxes import BoxHeader
 from torframes.containers.mp4.build import build_index
 from torframes.containers.mp4.find import find_moov_headers, validate_moov
+from torframes.containers.mp4.fragment_walk import FragmentWalk
 from torframes.containers.mp4.moov import Movie, parse_moov
 from torframes.containers.mp4.walk import Broken, read_top_header, walk_held
 from torframes.errors import (
@@ -109,12 +122,16 @@ class Mp4IndexParser(IndexParser):
         self._search: _Search | None = None
         self._wanted: tuple[ByteRange, ...] = ()
         self._result: ContainerIndex | None = None
+        self._fragments: FragmentWalk | None = None
         #: Needs answered so far (for tests and round-trip statistics).
         self.needs = 0
 
     def feed(self, offset: int, data: bytes | memoryview) -> None:
         """Keep what may help; past the memory budget, only what the last need asked for."""
         data = memoryview(data)
+        if self._fragments is not None:
+            self._fragments.feed(self._store, offset, data, self._wanted)
+            return
         if self._store.held + len(data) > self._budget:
             self._compact()
             for wanted in self._wanted:
@@ -153,16 +170,35 @@ class Mp4IndexParser(IndexParser):
                 return need
         if self._moov is not None:
             moov = self._moov
-            missing = self._store.missing(moov.start, moov.end)
-            if missing:
-                return Need(tuple(missing), f"moov [{moov.start}, {moov.end})")
             if self._movie is None:
+                missing = self._store.missing(moov.start, moov.end)
+                if missing:
+                    return Need(tuple(missing), f"moov [{moov.start}, {moov.end})")
                 data = self._store.get(moov.start, moov.end)
                 self._movie = parse_moov(
                     data, base=moov.start, file_size=self.file_size, limits=self.limits
                 )
-            return self._finish(self._movie)
+            return self._after_moov(self._movie)
         return self._find()
+
+    def _after_moov(self, movie: Movie) -> Need | ContainerIndex:
+        """The fragments' needs of a fragmented file, then the index."""
+        moov = self._moov
+        assert moov is not None
+        if movie.fragmented:
+            if self._fragments is None:
+                moov_samples = sum(t.sample_count for t in movie.tracks)
+                self._fragments = FragmentWalk(
+                    movie,
+                    moov.end,
+                    self.file_size,
+                    self.limits,
+                    max(0, self.limits.max_samples - moov_samples),
+                )
+            need = self._fragments.step(self._store)
+            if need is not None:
+                return need
+        return self._finish(movie)
 
     def _walk(self) -> Need | None:
         """Follow top-level headers; a need, or None once ``moov`` is placed or search begins."""
@@ -187,7 +223,9 @@ class Mp4IndexParser(IndexParser):
                 return None
             if got.type == b"moof":
                 raise UnsupportedContainer(
-                    "fragmented MP4 ('moof' before any 'moov') is not supported", offset=got.start
+                    "a 'moof' before any 'moov' (a media segment without its initialization "
+                    "segment) is not supported",
+                    offset=got.start,
                 )
             self._after_mdat = got.type == b"mdat"
             self._pos = got.end
@@ -217,10 +255,15 @@ class Mp4IndexParser(IndexParser):
         moov = self._moov
         assert moov is not None
         headers = [ByteRange(b.start, b.start + b.header_size) for b in self._walked]
-        ranges = _merged([*headers, ByteRange(moov.start, moov.end)])
+        ranges = [*headers, ByteRange(moov.start, moov.end)]
         layout = {b.start: b for b in self._walked}
         layout[moov.start] = moov
-        if self._search is None:
+        fragments = self._fragments.layout() if self._fragments is not None else None
+        if fragments is not None:
+            ranges += fragments.index_ranges
+            for box in fragments.boxes:
+                layout.setdefault(box.start, box)
+        elif self._search is None:
             for box in walk_held(self._store, moov.end, self.file_size, MAX_TOP_LEVEL_BOXES):
                 layout.setdefault(box.start, box)
         boxes = [layout[k] for k in sorted(layout)]
@@ -228,8 +271,10 @@ class Mp4IndexParser(IndexParser):
             movie,
             file_size=self.file_size,
             limits=self.limits,
-            index_ranges=ranges,
+            index_ranges=_merged(ranges),
             layout=[(b.name, ByteRange(b.start, b.end)) for b in boxes],
+            fragments=fragments,
+            before=[b for b in self._walked if b.start < moov.start],
         )
 
     # -- find and validate ---------------------------------------------------
@@ -269,7 +314,7 @@ class Mp4IndexParser(IndexParser):
                     continue
                 self._moov, self._movie = box, movie
                 movie.notes.append(f"'moov' found by search: {search.reason}")
-                return self._finish(movie)
+                return self._after_moov(movie)
             if search.low <= search.limit or search.low == 0:
                 break
             window = ByteRange(max(search.limit, search.low - self.limits.tail_window), search.low)

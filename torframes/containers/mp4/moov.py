@@ -4,7 +4,9 @@
 track: ``tkhd``, ``edts``/``elst``, and ``mdia`` with ``mdhd``, ``hdlr`` and
 ``minf``/``stbl`` (the sample table, §8.5). Only the boxes on that path are
 opened; the rest (``udta``, ``meta``, ``iods``...) are stepped over by
-their size. ``mvex`` (§8.8.1) marks a fragmented file. A QuickTime
+their size. ``mvex`` (§8.8.1) marks a fragmented file: its ``trex`` boxes
+(§8.8.3, each track's sample defaults) and ``mehd`` (§8.8.2) are kept for
+the fragments (:mod:`~torframes.containers.mp4.moof`). A QuickTime
 compressed movie (``cmov``: ``dcom`` names zlib, ``cmvd`` holds the
 deflated ``moov``) is inflated, up to the index size cap.
 
@@ -25,6 +27,7 @@ import numpy as np
 
 from torframes.containers.base import IndexLimits
 from torframes.containers.mp4.boxes import BoxHeader, Reader, iter_boxes, read_box_header
+from torframes.containers.mp4.fragment_boxes import Trex, read_mehd, read_trex
 from torframes.containers.mp4.headers import (
     EditList,
     Mdhd,
@@ -105,12 +108,18 @@ class Track:
 
 @dataclass
 class Movie:
-    """What ``moov`` says: the movie header, the tracks, whether samples live in fragments."""
+    """What ``moov`` says: the movie header, the tracks, whether samples live in fragments.
+
+    ``trex`` maps track IDs to their fragment defaults (the first ``trex``
+    of a track wins, as in FFmpeg); ``fragment_duration`` is ``mehd``'s.
+    """
 
     mvhd: Mvhd
     tracks: list[Track]
     fragmented: bool = False
     notes: list[str] = field(default_factory=list)
+    trex: dict[int, Trex] = field(default_factory=dict)
+    fragment_duration: int | None = None
 
 
 def parse_moov(buf: bytes | memoryview, *, base: int, file_size: int, limits: IndexLimits) -> Movie:
@@ -121,6 +130,8 @@ def parse_moov(buf: bytes | memoryview, *, base: int, file_size: int, limits: In
     mvhd: Mvhd | None = None
     tracks: list[Track] = []
     fragmented = False
+    trex: dict[int, Trex] = {}
+    fragment_duration: int | None = None
     for box in _children(buf, moov, base, 1, limits):
         r = Reader.payload(buf, box, base=base)
         if box.type == b"mvhd":
@@ -129,12 +140,28 @@ def parse_moov(buf: bytes | memoryview, *, base: int, file_size: int, limits: In
             tracks.append(_read_trak(buf, box, base, 2, limits))
         elif box.type == b"mvex":
             fragmented = True
+            fragment_duration = _read_mvex(buf, box, base, limits, trex)
         elif box.type == b"cmov":
             return _inflate(r, file_size, limits)
     if mvhd is None:
         raise MalformedContainer("'moov' has no 'mvhd'", offset=base)
     _check_tracks(tracks, limits)
-    return Movie(mvhd, tracks, fragmented)
+    return Movie(mvhd, tracks, fragmented, trex=trex, fragment_duration=fragment_duration)
+
+
+def _read_mvex(
+    buf: bytes | memoryview, mvex: BoxHeader, base: int, limits: IndexLimits, trex: dict[int, Trex]
+) -> int | None:
+    """``mvex`` (§8.8.1): every ``trex`` into ``trex``; returns ``mehd``'s duration, if any."""
+    duration = None
+    for box in _children(buf, mvex, base, 2, limits):
+        r = Reader.payload(buf, box, base=base)
+        if box.type == b"trex":
+            found = read_trex(r)
+            trex.setdefault(found.track_id, found)
+        elif box.type == b"mehd":
+            duration = read_mehd(r)
+    return duration
 
 
 def _check_depth(depth: int, limits: IndexLimits, box: BoxHeader) -> None:

@@ -5,6 +5,11 @@ the edge cases a muxer never makes (sizes 0 and 1, lying counts, odd
 nesting) and the benchmark a ``moov`` of any number of samples without
 encoding anything. Tables are packed with numpy, so a 200,000-sample
 ``moov`` takes milliseconds to write.
+
+Movie fragments (§8.8): ``mvex``/``trex``, ``moof`` with ``traf``,
+``tfhd``, ``tfdt`` and ``trun``, ``sidx``, and ``mfra`` with ``tfra`` and
+``mfro``; :func:`fragment` lays out one ``moof`` + ``mdat`` pair with
+every run's data offset filled in.
 """
 
 from __future__ import annotations
@@ -19,11 +24,16 @@ __all__ = [
     "co64",
     "ctts",
     "elst",
+    "fragment",
     "full_box",
     "hdlr",
     "mdhd",
+    "mfra",
+    "moof",
+    "mvex",
     "mvhd",
     "sample_entry",
+    "sidx",
     "stco",
     "stsc",
     "stsd",
@@ -31,8 +41,14 @@ __all__ = [
     "stsz",
     "stts",
     "synthetic_moov",
+    "tfdt",
+    "tfhd",
+    "tfra",
     "tkhd",
+    "traf",
     "trak",
+    "trex",
+    "trun",
 ]
 
 
@@ -200,3 +216,173 @@ def synthetic_moov(
         tables.insert(2, ctts(np.stack([np.ones(samples, dtype=np.int64), offsets_ctts], 1)))
         edits = elst([(samples * 512 * 1000 // 12288, 1024)])
     return box(b"moov", mvhd(1000), trak(1, tables=tables, edits=edits))
+
+
+# -- movie fragments ------------------------------------------------------------
+
+
+def trex(track_id: int, *, description: int = 1, duration: int = 0, size: int = 0, flags: int = 0):
+    return full_box(
+        b"trex", 0, 0, struct.pack(">IIIII", track_id, description, duration, size, flags)
+    )
+
+
+def mvex(*trexes: bytes, fragment_duration: int | None = None) -> bytes:
+    mehd = b""
+    if fragment_duration is not None:
+        mehd = full_box(b"mehd", 1, 0, struct.pack(">Q", fragment_duration))
+    return box(b"mvex", mehd, *trexes)
+
+
+def tfhd(
+    track_id: int,
+    *,
+    base: int | None = None,
+    description: int | None = None,
+    duration: int | None = None,
+    size: int | None = None,
+    flags: int | None = None,
+    base_is_moof: bool = False,
+    extra_flags: int = 0,
+) -> bytes:
+    """A ``tfhd``; each keyword given sets its flag (base_is_moof: 0x020000)."""
+    bits, fields = extra_flags | (0x020000 if base_is_moof else 0), b""
+    for bit, value, fmt in (
+        (0x01, base, ">Q"),
+        (0x02, description, ">I"),
+        (0x08, duration, ">I"),
+        (0x10, size, ">I"),
+        (0x20, flags, ">I"),
+    ):
+        if value is not None:
+            bits |= bit
+            fields += struct.pack(fmt, value)
+    return full_box(b"tfhd", 0, bits, struct.pack(">I", track_id), fields)
+
+
+def tfdt(value: int, version: int = 1) -> bytes:
+    return full_box(b"tfdt", version, 0, struct.pack(">Q" if version else ">I", value))
+
+
+def trun(
+    count: int | None = None,
+    *,
+    durations: Sequence[int] | np.ndarray | None = None,
+    sizes: Sequence[int] | np.ndarray | None = None,
+    flags: Sequence[int] | np.ndarray | None = None,
+    cts: Sequence[int] | np.ndarray | None = None,
+    data_offset: int | None = None,
+    first_flags: int | None = None,
+    version: int = 0,
+) -> bytes:
+    """A ``trun``; per-sample columns given set their flags (``cts`` signed)."""
+    columns = [
+        (0x100, durations, ">u4"),
+        (0x200, sizes, ">u4"),
+        (0x400, flags, ">u4"),
+        (0x800, cts, ">i4"),
+    ]
+    present = [(bit, np.asarray(v, dtype=np.int64)) for bit, v, _ in columns if v is not None]
+    n = count if count is not None else (len(present[0][1]) if present else 0)
+    bits = sum(bit for bit, _ in present)
+    table = np.zeros((n, len(present)), dtype=">u4")
+    for i, (_bit, values) in enumerate(present):
+        table[:, i] = (values % 2**32).astype(np.uint32)
+    head = struct.pack(">I", n)
+    if data_offset is not None:
+        bits |= 0x01
+        head += struct.pack(">i", data_offset)
+    if first_flags is not None:
+        bits |= 0x04
+        head += struct.pack(">I", first_flags)
+    return full_box(b"trun", version, bits, head, table.tobytes())
+
+
+def traf(*children: bytes) -> bytes:
+    return box(b"traf", *children)
+
+
+def moof(sequence: int, *trafs: bytes) -> bytes:
+    return box(b"moof", full_box(b"mfhd", 0, 0, struct.pack(">I", sequence)), *trafs)
+
+
+def fragment(sequence: int, runs: Sequence[dict], *, at: int = 0) -> tuple[bytes, list[int]]:
+    """A ``moof`` + ``mdat`` pair at file offset ``at``, one ``traf`` per item of ``runs``.
+
+    Each item: ``track_id``, ``sizes`` and optional ``durations``,
+    ``flags``, ``cts``, ``first_flags``, ``tfdt`` (None: no ``tfdt``),
+    ``tfhd`` (keywords for :func:`tfhd`; by default default-base-is-moof;
+    ``base=True`` writes the absolute base-data-offset of the ``moof``),
+    ``data_offset`` (False: none, the run starts at its base). Samples of
+    the runs follow one another in the ``mdat`` (zeros); each run's data
+    offset is set from its base as FFmpeg reads it: the ``moof`` start, or
+    the end of the previous run's data for an implicit base. Returns the
+    bytes and the file offset of each run's first sample.
+    """
+    lengths = [int(np.sum(spec["sizes"])) for spec in runs]
+
+    def build(payload: int) -> bytes:
+        trafs, data_at, previous_end = [], at + payload, at
+        for spec, length in zip(runs, lengths, strict=True):
+            header = dict(spec.get("tfhd", {"base_is_moof": True}))
+            if header.get("base") is True:
+                header["base"] = at
+            base = at if "base" in header or header.get("base_is_moof") else previous_end
+            children = [tfhd(spec["track_id"], **header)]
+            if spec.get("tfdt") is not None:
+                children.append(tfdt(spec["tfdt"]))
+            offset = None if spec.get("data_offset") is False else data_at - base
+            children.append(
+                trun(
+                    sizes=spec["sizes"],
+                    durations=spec.get("durations"),
+                    flags=spec.get("flags"),
+                    cts=spec.get("cts"),
+                    first_flags=spec.get("first_flags"),
+                    data_offset=offset,
+                )
+            )
+            trafs.append(traf(*children))
+            previous_end = (data_at if offset is not None else base) + length
+            data_at += length
+        return moof(sequence, *trafs)
+
+    size = len(build(0))
+    starts = np.cumsum([0, *lengths])[:-1]
+    return build(size + 8) + box(b"mdat", bytes(sum(lengths))), [
+        at + size + 8 + int(s) for s in starts
+    ]
+
+
+def sidx(
+    reference_id: int,
+    timescale: int,
+    refs: Sequence[tuple[int, int]],
+    *,
+    earliest: int = 0,
+    first_offset: int = 0,
+    version: int = 1,
+    types: Sequence[int] | None = None,
+) -> bytes:
+    """A ``sidx`` of (referenced size, duration) references (all SAP type 1)."""
+    fmt = ">QQ" if version == 1 else ">II"
+    head = struct.pack(">II", reference_id, timescale) + struct.pack(fmt, earliest, first_offset)
+    rows = b"".join(
+        struct.pack(">III", ((types[i] if types else 0) << 31) | size, duration, 0x90000000)
+        for i, (size, duration) in enumerate(refs)
+    )
+    return full_box(b"sidx", version, 0, head, struct.pack(">HH", 0, len(refs)), rows)
+
+
+def tfra(track_id: int, entries: Sequence[tuple[int, int]], version: int = 1) -> bytes:
+    """A ``tfra`` of (time, moof offset) entries, traf/trun/sample numbers of one byte."""
+    fmt = ">QQBBB" if version == 1 else ">IIBBB"
+    rows = b"".join(struct.pack(fmt, t, o, 1, 1, 1) for t, o in entries)
+    return full_box(b"tfra", version, 0, struct.pack(">III", track_id, 0, len(entries)), rows)
+
+
+def mfra(*tfras: bytes) -> bytes:
+    """An ``mfra`` holding ``tfras`` and its ``mfro``."""
+    body = b"".join(tfras)
+    size = 8 + len(body) + 16
+    return box(b"mfra", body, full_box(b"mfro", 0, 0, struct.pack(">I", size)))

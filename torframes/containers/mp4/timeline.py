@@ -51,7 +51,7 @@ from torframes.containers.mp4.headers import EditList
 from torframes.containers.mp4.tables import TrackSamples
 from torframes.errors import IndexTooLarge, MalformedContainer
 
-__all__ = ["MAX_EDITS", "Timeline", "ffmpeg_timeline", "rescale"]
+__all__ = ["MAX_EDITS", "Timeline", "ffmpeg_timeline", "legacy_offset", "rescale"]
 
 #: Longest edit list applied; longer ones are ignored (with a note).
 MAX_EDITS = 4096
@@ -106,7 +106,7 @@ def ffmpeg_timeline(
     if not edits:
         ts = index_ts
     elif not advanced:
-        ts = index_ts + _legacy_offset(elst, timescale, movie_timescale)
+        ts = index_ts + legacy_offset(elst, timescale, movie_timescale)
     else:
         rows, ts, discard = _fix_index(
             s, index_ts, elst, timescale, movie_timescale, video, audio, vorbis, max_rows, notes
@@ -117,7 +117,7 @@ def ffmpeg_timeline(
     return Timeline(rows, ts, pts, discard, notes)
 
 
-def _legacy_offset(elst: EditList, timescale: int, movie_timescale: int) -> int:
+def legacy_offset(elst: EditList, timescale: int, movie_timescale: int) -> int:
     """``mov_build_index`` without advanced edit lists: ``-(start_time - empty_duration)``."""
     empty = start = 0
     first = 0
