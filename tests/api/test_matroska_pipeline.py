@@ -8,15 +8,13 @@ decode to the index they show; the seeder uploads exactly the piece floor.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
-import av
-import pandas as pd
 import pytest
 
 from torframes.api.video import Video, open_video
+from torframes.testing.oracle import keyframe_packets
 from torframes.testing.swarm import LocalSwarm
 from torframes.testing.videos import make_video, read_frame_index, remux
 from torframes.torrent.client import Client
@@ -27,27 +25,17 @@ KiB = 1024
 FPS = 24
 
 
-def pyav_keyframes(data: bytes) -> pd.DataFrame:
-    rows = []
-    with av.open(io.BytesIO(data)) as media:
-        stream = media.streams.video[0]
-        for packet in media.demux(stream):
-            if packet.size and packet.is_keyframe:
-                rows.append((packet.pos, packet.size, packet.pts))
-    return pd.DataFrame(rows, columns=["pos", "size", "pts"])
-
-
 async def check_against_pyav(video: Video, data: bytes, *, every_keyframe: bool) -> None:
     located = await video.locate(video.keyframes)
     ours = located.set_index("pts")
-    oracle = pyav_keyframes(data).set_index("pts")
+    oracle = keyframe_packets(data).set_index("pts")
     if every_keyframe:
         assert sorted(ours.index) == sorted(oracle.index)
     else:
         assert set(ours.index) <= set(oracle.index)
     for pts, row in ours.iterrows():
         assert int(row["size"]) == oracle.loc[pts, "size"]
-        assert int(row["offset"]) == oracle.loc[pts, "pos"] + 4
+        assert int(row["offset"]) == oracle.loc[pts, "offset"] + 4
         assert data[int(row["offset"]) : int(row["offset"]) + 8]
 
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import av
 import pandas as pd
 import pytest
 
 from torframes.api.video import Video, open_video
+from torframes.testing.oracle import keyframe_packets
 from torframes.testing.swarm import LocalSwarm
 from torframes.testing.videos import make_video, read_frame_index
 from torframes.torrent.client import Client
@@ -25,24 +25,13 @@ KiB = 1024
 FPS = 24
 
 
-def demuxed_keyframes(path: Path) -> pd.DataFrame:
-    """The oracle: (pos, size, pts, dts) of every keyframe packet of the first video stream."""
-    rows = []
-    with av.open(str(path)) as media:
-        stream = media.streams.video[0]
-        for packet in media.demux(stream):
-            if packet.size and packet.is_keyframe:
-                rows.append((packet.pos, packet.size, packet.pts, packet.dts))
-    return pd.DataFrame(rows, columns=["offset", "size", "pts", "dts"])
-
-
 def our_keyframes(video: Video) -> pd.DataFrame:
     table = video.keyframes[["offset", "size", "pts", "dts"]].astype("int64")
     return table.sort_values("dts").reset_index(drop=True)
 
 
 async def check_job(video: Video, path: Path, seed: Any, n: int = 5) -> None:
-    expected = demuxed_keyframes(path).sort_values("dts").reset_index(drop=True)
+    expected = keyframe_packets(path)[["offset", "size", "pts", "dts"]]
     pd.testing.assert_frame_equal(our_keyframes(video), expected, check_dtype=False)
     picks = video.select(n, "even")
     assert len(picks) == min(n, len(expected))

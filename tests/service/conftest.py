@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import av
 import pytest
 
 from torframes.settings import Settings
 from torframes.testing import LocalSwarm, Seed, make_video
+from torframes.testing.oracle import keyframe_packets
 
 PIECE = 16 * 1024
 
@@ -149,15 +149,9 @@ def gated_holes(path: Path, times: tuple[float, ...] = GATED_TIMES) -> set[int]:
     boxes = _top_level_boxes(data)
     moov_at, moov_size = boxes["moov"]
     mdat_at, _ = boxes["mdat"]
-    keyframes = {}
-    with av.open(str(path)) as media:
-        stream = media.streams.video[0]
-        for packet in media.demux(stream):
-            if packet.size and packet.is_keyframe:
-                keyframes[round(float(packet.pts * packet.time_base), 3)] = (
-                    packet.pos,
-                    packet.size,
-                )
+    keyframes = {
+        round(row.time, 3): (row.offset, row.size) for row in keyframe_packets(path).itertuples()
+    }
     needed = _pieces(0, mdat_at + 16) | _pieces(moov_at, moov_size)
     first = _pieces(*keyframes[times[0]])
     assert not first & needed, "fixture: the first frame shares a piece with the index"

@@ -7,8 +7,11 @@
   whose frames show their own index; :func:`read_frame_index` reads it back
   from decoded pixels.
 * :func:`sample_path` — the bundled demo video (``data/sample.mp4``).
+* :func:`demux_packets` / :func:`keyframe_packets` — the oracle: what
+  FFmpeg's demuxer (through PyAV) reports for a file, packet by packet.
 """
 
+from torframes.testing.oracle import demux_packets, keyframe_packets
 from torframes.testing.sample import make_sample, sample_path
 from torframes.testing.swarm import LocalSwarm, Seed
 from torframes.testing.videos import (
@@ -24,7 +27,9 @@ __all__ = [
     "LocalSwarm",
     "Seed",
     "VideoSpec",
+    "demux_packets",
     "frame_pixels",
+    "keyframe_packets",
     "make_sample",
     "make_video",
     "read_frame_index",

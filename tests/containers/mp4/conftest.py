@@ -9,7 +9,6 @@ since the suite imports test modules with ``--import-mode=importlib``.
 from __future__ import annotations
 
 import fractions
-import io
 import random
 import struct
 from collections.abc import Callable, Sequence
@@ -25,6 +24,7 @@ from torframes.containers.base import ContainerIndex, IndexLimits, Need
 from torframes.containers.mp4 import Mp4IndexParser, synth
 from torframes.containers.sniff import AutoIndexParser
 from torframes.plan.pieces import PieceGeometry, pieces_for_ranges
+from torframes.testing.oracle import demux_packets
 from torframes.testing.videos import make_video
 
 #: Fixture videos for the oracle: name -> make_video arguments.
@@ -187,25 +187,8 @@ def demux() -> Callable[[Path | bytes], pd.DataFrame]:
     """
 
     def run(source: Path | bytes) -> pd.DataFrame:
-        opened = av.open(io.BytesIO(source) if isinstance(source, bytes) else str(source))
-        rows = []
-        with opened as container:
-            for packet in container.demux():
-                if packet.size == 0:
-                    continue
-                rows.append(
-                    (
-                        packet.stream.id,
-                        packet.pos,
-                        packet.size,
-                        packet.pts,
-                        packet.dts,
-                        packet.is_keyframe,
-                        packet.is_discard,
-                    )
-                )
         columns = ["track_id", "offset", "size", "pts", "dts", "is_keyframe", "discard"]
-        return pd.DataFrame(rows, columns=columns)
+        return demux_packets(source)[columns]
 
     return run
 
