@@ -409,14 +409,22 @@ def _save_image(image: Image.Image, target: Path, fmt: str, quality: int) -> Non
 
 
 def _main_video_track(tracks: pd.DataFrame, *, infohash: str | None) -> int:
-    """The video track to take frames from: the largest picture, then the most samples."""
+    """The video track to take frames from.
+
+    A track with a decoder beats one without; a moving picture (more than one
+    sample) beats a still one (cover art stored as a one-frame video track);
+    then the largest picture, then the most samples.
+    """
     video = tracks[tracks["kind"] == "video"]
     if video.empty:
         raise NoVideoFile("the file has no video track", infohash=infohash)
     area = video["width"].fillna(0).astype("int64") * video["height"].fillna(0).astype("int64")
-    ranked = video.assign(_area=area, _known=video["codec_name"].notna())
+    ranked = video.assign(
+        _area=area, _known=video["codec_name"].notna(), _moving=video["samples"] > 1
+    )
     ranked = ranked.sort_values(
-        ["_known", "_area", "samples", "track_id"], ascending=[False, False, False, True]
+        ["_known", "_moving", "_area", "samples", "track_id"],
+        ascending=[False, False, False, False, True],
     )
     return int(ranked.iloc[0]["track_id"])
 
