@@ -99,6 +99,23 @@ async def test_multi_file_torrent_video_off_piece_boundary(
     await check_job(video, path, seed)
 
 
+@pytest.mark.parametrize("version", ["v2", "hybrid"])
+async def test_v2_and_hybrid_torrents_with_pad_files(
+    swarm: LocalSwarm, client: Client, tmp_path: Path, version: str
+) -> None:
+    """BEP 52/47: files start on piece boundaries after pad files; v2 never sends the pads."""
+    path = make_video(tmp_path / "movie.mp4", frames=96, gop=12, bframes=2, audio=True)
+    # v2 file trees are sorted by name: the readme comes first.
+    files = {"a/0-readme.txt": b"r" * 5_000, "a/movie.mp4": path, "a/z.bin": b"z" * 30_000}
+    seed = swarm.seed(files, piece_size=16 * KiB, version=version)
+    video = await open_video(client, seed.magnet)
+    assert video.geometry.file_offset == 16 * KiB  # after the readme and its pad file
+    await check_job(video, path, seed)
+    last = max(video.needed_pieces)
+    if version == "v2":  # the video's last piece ends with the file, not with its pad
+        assert video.torrent.transfer_size(last) < video.torrent.piece_size(last)
+
+
 async def test_torrent_file_source_and_explicit_file(
     swarm: LocalSwarm, client: Client, tmp_path: Path
 ) -> None:

@@ -13,8 +13,10 @@ class VideoStats:
 
     The piece floor is the total size of the distinct pieces holding any
     byte the job truly needed: the headers walked to the index, the index,
-    and the samples asked for so far. ``ratio`` is the headline figure; 1.0
-    means not one byte more than whole pieces allow.
+    and the samples asked for so far. Sizes are what fetching a piece costs
+    on the wire (a v2 torrent's pieces end with their file; pad bytes are
+    never sent). ``ratio`` is the headline figure; 1.0 means not one byte
+    more than whole pieces allow.
     """
 
     file_size: int

@@ -24,7 +24,7 @@ from torframes.containers.base import ByteRange, DecoderConfig, IndexLimits, Loc
 from torframes.decode.decoder import decode_sample, decode_until
 from torframes.decode.names import screenshot_name
 from torframes.errors import DecodeError, NoVideoFile, TorframesError, UnsupportedCodec
-from torframes.plan.pieces import PieceGeometry, add_piece_columns, piece_bytes, pieces_for_ranges
+from torframes.plan.pieces import PieceGeometry, add_piece_columns, pieces_for_ranges
 from torframes.plan.select import select_keyframes
 from torframes.sync import run_sync, syncify
 
@@ -292,7 +292,7 @@ class Video:
             file_size=self.geometry.file_size,
             bytes_fetched=int(t.bytes_fetched),
             pieces_fetched=int(t.pieces_fetched),
-            piece_floor=piece_bytes(self.geometry, self._needed_pieces),
+            piece_floor=sum(self.torrent.transfer_size(p) for p in self._needed_pieces),
             floor_pieces=len(self._needed_pieces),
             index_rounds=len(self.probe.rounds),
             index_bytes=sum(r.length for r in self.index.index_ranges),
