@@ -37,12 +37,18 @@ def test_threads_on_separate_connections_never_claim_the_same_job(tmp_path: Path
     ids = add_jobs(JobStore(path), 200)
     claimed: list[tuple[str, int]] = []
     lock = threading.Lock()
+    # Every thread holds a claim before any goes on, so all eight really race.
+    all_started = threading.Barrier(8)
 
     def claimer(name: str) -> None:
         store = JobStore(path)  # a connection of its own, like another process
+        first = True
         while (job := store.claim(name, lease=60)) is not None:
             with lock:
                 claimed.append((name, job.id))
+            if first:
+                all_started.wait(timeout=30)
+                first = False
             assert store.finish(job.id, name, job.attempt, outcome="done")
         store.close()
 
@@ -54,7 +60,7 @@ def test_threads_on_separate_connections_never_claim_the_same_job(tmp_path: Path
     jobs = Counter(job for _, job in claimed)
     assert sorted(jobs) == ids
     assert set(jobs.values()) == {1}
-    assert len({owner for owner, _ in claimed}) > 1
+    assert len({owner for owner, _ in claimed}) == 8
     store = JobStore(path)
     assert store.counts() == {"queued": 0, "running": 0, "done": 200, "failed": 0}
     assert all(a["outcome"] == "done" for a in store.attempts())
