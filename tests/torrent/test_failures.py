@@ -46,7 +46,8 @@ async def test_good_torrent_after_failures(swarm: LocalSwarm) -> None:
         with pytest.raises(MetadataTimeout) as caught:
             await lost.wait_metadata()
         elapsed = time.monotonic() - started
-        assert 0.5 <= elapsed < 2.0
+        # Not before the configured time; well before the next order of magnitude.
+        assert 0.5 <= elapsed < 5.0
         assert caught.value.infohash == lost.infohash
         assert lost.infohash in str(caught.value)
         assert isinstance(caught.value, RetryableError)
@@ -63,7 +64,7 @@ async def test_good_torrent_after_failures(swarm: LocalSwarm) -> None:
         started = time.monotonic()
         with pytest.raises(PieceTimeout) as timed_out:
             await orphan.read("gone.bin", PIECE - 1, 2)
-        assert 0.5 <= time.monotonic() - started < 2.0
+        assert 0.5 <= time.monotonic() - started < 5.0
         assert timed_out.value.pieces == (0, 1)
         assert timed_out.value.file == "gone.bin"
         assert timed_out.value.infohash == orphan.infohash

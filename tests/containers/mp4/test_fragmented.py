@@ -21,7 +21,6 @@
 from __future__ import annotations
 
 import struct
-import time
 import tracemalloc
 from pathlib import Path
 
@@ -571,7 +570,6 @@ def test_malformed_fragments(case, fragmented_file):
     trafs, trex, error, match = ERRORS[case]
     data = _moof_file(fragmented_file, *trafs(), trex=trex)
     tracemalloc.start()
-    began = time.perf_counter()
     parser = Mp4IndexParser(len(data))
     parser.feed(0, data)
     try:
@@ -580,7 +578,6 @@ def test_malformed_fragments(case, fragmented_file):
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert time.perf_counter() - began < 1.0
     assert peak < 8 * 2**20
 
 
