@@ -1,5 +1,6 @@
-"""Other BitTorrent implementations on 127.0.0.1: aria2 seeds, mktorrent and
-transmission-create make the torrents. CI installs them (``.ci/run``)."""
+"""Other implementations: aria2 seeds on 127.0.0.1, mktorrent and
+transmission-create make the torrents, mkvmerge makes Matroska files the way
+most public MKVs are made. CI installs them (``.ci/run``)."""
 
 from __future__ import annotations
 
@@ -102,3 +103,8 @@ def mktorrent() -> str:
 @pytest.fixture
 def transmission_create() -> str:
     return tool("transmission-create")
+
+
+@pytest.fixture(scope="session")
+def mkvmerge() -> str:
+    return tool("mkvmerge")

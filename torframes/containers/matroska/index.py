@@ -7,10 +7,10 @@ The reads, for a file with a SeekHead (every muxer writes one):
    often Info and Tracks (a torrent driver feeds the whole first piece, so
    asking for little costs nothing there and keeps unneeded pieces out);
 2. one Need for every SeekHead target still missing (Info, Tracks, Cues, a
-   second SeekHead), each exactly its element's range when its header is
-   held, else up to the next element the SeekHead or the walk places (the
-   end of the Segment for Cues written last) when that is at most
-   ``speculate_bytes``, else a 64 KiB peek;
+   second SeekHead): exactly its element's range when its header is held;
+   for the last element placed (Cues written after the Clusters), the rest
+   of the Segment when that is at most ``speculate_bytes``; otherwise a
+   4 KiB peek, never running into what may be Clusters;
 3. rarely, the rest of an element whose size the peek revealed.
 
 Files without Cues are indexed by probing Clusters (:mod:`.probe`). The
@@ -74,7 +74,9 @@ HEAD_BYTES = 4 * KiB
 #: Largest read made at a SeekHead target whose size is not known yet.
 SPECULATE_BYTES = 1 * MiB
 #: Read made at an element whose size is unknown when speculating would read too much.
-PEEK_BYTES = 64 * KiB
+PEEK_BYTES = 4 * KiB
+#: Read made when walking Top-Level Elements past the head (no SeekHead places them).
+WALK_BYTES = 64 * KiB
 #: Largest EBML Header accepted (they are about 40 bytes).
 MAX_EBML_HEADER = 4 * KiB
 #: Most rounds of SeekHead following; most SeekHeads read (the schema allows 2).
@@ -372,7 +374,7 @@ class MatroskaIndexParser(IndexParser):
         pending = {places[r.start] for r in wanted if r.start in places}
         if self._walk_wanted(missing, pending):
             self._walk_reads += 1
-            stop = min(self._segment_end, self._walk_pos + PEEK_BYTES)
+            stop = min(self._segment_end, self._walk_pos + WALK_BYTES)
             wanted.append(ByteRange(self._walk_pos, stop))
         return wanted
 
@@ -392,11 +394,19 @@ class MatroskaIndexParser(IndexParser):
         return ids.CUES in missing and ids.CUES not in pending and self._first_cluster is None
 
     def _speculate(self, pos: int) -> ByteRange:
-        """The range to read at an element whose header is not held yet."""
+        """The range to read at an element whose header is not held yet.
+
+        The last element placed (Cues written after the Clusters) is read to
+        the end of the Segment when that is at most ``speculate_bytes``: one
+        round instead of two. Any other element gets a small peek: what lies
+        between it and the next element placed may be Clusters (mkvmerge
+        leaves a Void after its SeekHead, so Info and Tracks start past the
+        head and the next element it places is the Cues at the end).
+        """
         later = [p for p in chain(self._elements, self._seeks) if p > pos]
+        if not later and self._segment_end - pos <= self.speculate_bytes:
+            return ByteRange(pos, self._segment_end)
         bound = min([*later, self._segment_end])
-        if bound - pos <= self.speculate_bytes:
-            return ByteRange(pos, bound)
         return ByteRange(pos, min(bound, pos + PEEK_BYTES))
 
     # -- the result -------------------------------------------------------
