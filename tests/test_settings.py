@@ -117,3 +117,12 @@ async def test_session_gets_the_settings() -> None:
         assert applied["connections_limit"] == 33
         assert applied["enable_dht"] is False
         assert client.session.listen_port() > 0
+
+
+def test_to_environment_makes_the_same_settings_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    wanted = Settings.loopback(metadata_timeout=2.5, storage_dir="/tmp/pieces")
+    environment = wanted.to_environment()
+    assert "TORFRAMES_CONNECTIONS_LIMIT" not in environment  # defaults are left out
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert Settings() == wanted

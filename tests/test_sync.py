@@ -29,18 +29,7 @@ from torframes.torrent.client import Client
 
 KiB = 1024
 #: Settings.loopback() as environment variables, for the default client of a subprocess.
-LOOPBACK_ENV = {
-    "TORFRAMES_LISTEN_INTERFACES": "127.0.0.1:0",
-    "TORFRAMES_ENABLE_DHT": "false",
-    "TORFRAMES_ENABLE_LSD": "false",
-    "TORFRAMES_ENABLE_UPNP": "false",
-    "TORFRAMES_ENABLE_NATPMP": "false",
-    "TORFRAMES_ENABLE_UTP": "false",
-    "TORFRAMES_LIBTORRENT": (
-        '{"allow_multiple_connections_per_ip": true, "dht_bootstrap_nodes": "",'
-        ' "enable_ip_notifier": false}'
-    ),
-}
+LOOPBACK_ENV = Settings.loopback().to_environment()
 
 
 @pytest.fixture(scope="module")

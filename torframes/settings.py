@@ -20,6 +20,7 @@ keep the class flat, one field per knob, each with a description.
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -255,6 +256,19 @@ class Settings(BaseSettings):
         values.update(overrides)
         values["libtorrent"] = libtorrent
         return cls(**values)
+
+    def to_environment(self) -> dict[str, str]:
+        """These settings as the ``TORFRAMES_*`` variables that make them again.
+
+        Only fields that differ from the defaults are given, so a child
+        process started with them (a script using the default client, the
+        command line) gets exactly these settings.
+        """
+        environment = {}
+        for name, value in self.model_dump(mode="json", exclude_defaults=True).items():
+            text = json.dumps(value) if isinstance(value, (bool, dict, list)) else str(value)
+            environment[f"TORFRAMES_{name.upper()}"] = text
+        return environment
 
     def index_limits(self) -> IndexLimits:
         """The bounds container parsers work within."""

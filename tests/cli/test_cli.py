@@ -11,21 +11,13 @@ import pytest
 from PIL import Image
 
 from torframes.cli.main import main
+from torframes.settings import Settings
 from torframes.testing.swarm import LocalSwarm
 from torframes.testing.videos import make_video, read_frame_index
 
 pytestmark = pytest.mark.swarm
 
-LOOPBACK_ENV = {
-    "TORFRAMES_LISTEN_INTERFACES": "127.0.0.1:0",
-    "TORFRAMES_ENABLE_DHT": "0",
-    "TORFRAMES_ENABLE_LSD": "0",
-    "TORFRAMES_ENABLE_UPNP": "0",
-    "TORFRAMES_ENABLE_NATPMP": "0",
-    "TORFRAMES_ENABLE_UTP": "0",
-    "TORFRAMES_METADATA_TIMEOUT": "2",
-    "TORFRAMES_PIECE_TIMEOUT": "5",
-}
+LOOPBACK_ENV = Settings.loopback(metadata_timeout=2, piece_timeout=5).to_environment()
 
 
 @pytest.fixture(autouse=True)

@@ -36,18 +36,7 @@ PIECE = 16 * 1024
 #: piece in storage, not in the pieces the index brought).
 GATED_TIMES = (1.0, 2.0, 3.0)
 
-LOOPBACK_ENV = {
-    "TORFRAMES_LISTEN_INTERFACES": "127.0.0.1:0",
-    "TORFRAMES_ENABLE_DHT": "0",
-    "TORFRAMES_ENABLE_LSD": "0",
-    "TORFRAMES_ENABLE_UPNP": "0",
-    "TORFRAMES_ENABLE_NATPMP": "0",
-    "TORFRAMES_ENABLE_UTP": "0",
-    "TORFRAMES_LIBTORRENT": (
-        '{"allow_multiple_connections_per_ip": true, "dht_bootstrap_nodes": "",'
-        ' "enable_ip_notifier": false}'
-    ),
-}
+LOOPBACK_ENV = Settings.loopback().to_environment()
 
 
 @pytest.fixture(scope="module")

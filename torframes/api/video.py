@@ -57,6 +57,8 @@ class Video:
         self.probe = probe
         self.index = probe.index
         self._opened_at = opened_at
+        #: Seconds from opening to the parsed index (the probe has just ended).
+        self._index_time = time.monotonic() - opened_at
         self._samples = add_piece_columns(self.index.samples, geometry)
         self.main_track = _main_video_track(self.index.tracks, infohash=torrent.infohash)
         self._needed_pieces: set[int] = set(probe.floor_pieces)
@@ -286,8 +288,6 @@ class Video:
         :attr:`needed_pieces`.
         """
         t = self.torrent.stats
-        added = getattr(t, "added_at", None)
-        metadata = getattr(t, "metadata_at", None)
         return VideoStats(
             file_size=self.geometry.file_size,
             bytes_fetched=int(t.bytes_fetched),
@@ -297,12 +297,10 @@ class Video:
             index_rounds=len(self.probe.rounds),
             index_bytes=sum(r.length for r in self.index.index_ranges),
             frames=len(self._frame_times),
-            time_to_metadata=(metadata - added) if added is not None and metadata else None,
+            time_to_metadata=t.metadata_seconds,
             time_to_index=self._index_time,
             frame_times=tuple(self._frame_times),
         )
-
-    _index_time: float | None = None
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -466,6 +464,4 @@ async def open_video(
         limits=limits or settings.index_limits(),
         speculate_last_piece=speculate_last_piece,
     )
-    video = Video(torrent, file_index, geometry, probe, opened_at=opened_at)
-    video._index_time = time.monotonic() - opened_at
-    return video
+    return Video(torrent, file_index, geometry, probe, opened_at=opened_at)

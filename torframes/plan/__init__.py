@@ -6,6 +6,7 @@ from torframes.plan.pieces import (
     piece_bytes,
     pieces_for_ranges,
     pieces_for_rows,
+    row_pieces,
 )
 from torframes.plan.select import STRATEGIES, select_keyframes
 
@@ -16,5 +17,6 @@ __all__ = [
     "piece_bytes",
     "pieces_for_ranges",
     "pieces_for_rows",
+    "row_pieces",
     "select_keyframes",
 ]

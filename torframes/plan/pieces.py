@@ -25,6 +25,7 @@ __all__ = [
     "piece_bytes",
     "pieces_for_ranges",
     "pieces_for_rows",
+    "row_pieces",
 ]
 
 
@@ -89,13 +90,24 @@ def add_piece_columns(samples: pd.DataFrame, geometry: PieceGeometry) -> pd.Data
     return out
 
 
+def row_pieces(first: object, last: object) -> range:
+    """The pieces of one row from its ``piece_first`` and ``piece_last``.
+
+    A row whose size is not known yet (``piece_last`` NA) counts only the
+    piece it starts in; a row with no place (``piece_first`` NA), none.
+    """
+    if pd.isna(first):
+        return range(0)
+    start = int(first)  # type: ignore[call-overload]
+    stop = start if pd.isna(last) else int(last)  # type: ignore[call-overload]
+    return range(start, stop + 1)
+
+
 def pieces_for_rows(rows: pd.DataFrame) -> set[int]:
     """Every piece holding any byte of the rows (which carry ``piece_first``/``piece_last``)."""
     pieces: set[int] = set()
     for first, last in zip(rows["piece_first"], rows["piece_last"], strict=True):
-        if pd.isna(first):
-            continue
-        pieces.update(range(int(first), int(first if pd.isna(last) else last) + 1))
+        pieces.update(row_pieces(first, last))
     return pieces
 
 

@@ -23,6 +23,8 @@ from collections.abc import Collection, Sequence
 import numpy as np
 import pandas as pd
 
+from torframes.plan.pieces import pieces_for_rows, row_pieces
+
 __all__ = ["STRATEGIES", "select_keyframes"]
 
 STRATEGIES = ("even", "all", "cheapest")
@@ -90,17 +92,11 @@ def _at_or_before(ordered: pd.DataFrame, times: Sequence[float]) -> pd.DataFrame
 
 
 def _row_pieces(row: pd.Series) -> set[int]:
-    first, last = row["piece_first"], row["piece_last"]
-    if pd.isna(first):
-        return set()
-    return set(range(int(first), int(first if pd.isna(last) else last) + 1))
+    return set(row_pieces(row["piece_first"], row["piece_last"]))
 
 
 def _cost(rows: pd.DataFrame, held: set[int]) -> int:
-    needed: set[int] = set()
-    for _, row in rows.iterrows():
-        needed |= _row_pieces(row)
-    return len(needed - held)
+    return len(pieces_for_rows(rows) - held)
 
 
 def _cheapest(

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
 
-from torframes.plan.pieces import piece_bytes
+from torframes.plan.pieces import piece_bytes, pieces_for_rows, row_pieces
 from torframes.plan.select import select_keyframes
 from torframes.widgets.grid import ThumbnailGrid
 from torframes.widgets.images import INK, MUTED, WHITE, caption_font, encode
@@ -43,14 +43,6 @@ RANGE = (222, 235, 247)
 PICK = (214, 39, 40)
 
 
-def _pieces(first: object, last: object) -> range:
-    if pd.isna(first):
-        return range(0)
-    start = int(first)  # type: ignore[call-overload]
-    stop = start if pd.isna(last) else int(last)  # type: ignore[call-overload]
-    return range(start, stop + 1)
-
-
 def annotate_costs(
     keyframes: pd.DataFrame, held: Collection[int], piece_size: dict[int, int] | None = None
 ) -> pd.DataFrame:
@@ -62,7 +54,7 @@ def annotate_costs(
     held = set(held)
     new = np.fromiter(
         (
-            sum(1 for p in _pieces(first, last) if p not in held)
+            sum(1 for p in row_pieces(first, last) if p not in held)
             for first, last in zip(keyframes["piece_first"], keyframes["piece_last"], strict=True)
         ),
         dtype=np.int64,
@@ -263,9 +255,7 @@ class KeyframeExplorer(widgets.VBox):
         """
         picks = self.selected
         held = self.video.torrent.held_pieces()
-        needed: set[int] = set()
-        for first, last in zip(picks["piece_first"], picks["piece_last"], strict=True):
-            needed.update(p for p in _pieces(first, last) if p not in held)
+        needed = pieces_for_rows(picks) - held
         cheap = int(picks["cheap"].sum()) if len(picks) else 0
         return {
             "selected": len(picks),
