@@ -4,8 +4,15 @@
 as a keyword argument or as an environment variable named ``TORFRAMES_`` plus
 the field name in capitals (``TORFRAMES_ENABLE_DHT=0``,
 ``TORFRAMES_METADATA_TIMEOUT=30``). Dict fields take JSON
-(``TORFRAMES_LIBTORRENT='{"connection_speed": 50}'``). A bad value raises
-:class:`pydantic.ValidationError` naming the field.
+(``TORFRAMES_LIBTORRENT='{"connection_speed": 50}'``).
+
+A bad value, by keyword or from the environment, raises :class:`InvalidSettings`
+with one line naming the field (and the variable it came from) and the form
+it accepts. ``InvalidSettings`` is both a :class:`~torframes.errors.SettingsError`
+(the project's tree) and a :class:`pydantic.ValidationError` (so existing
+``except ValidationError`` handlers and ``.errors()`` keep working). A
+``TORFRAMES_*`` variable that names no field is ignored with an
+:class:`UnknownSettingWarning` naming the closest field.
 
 The defaults are for real use (DHT, local service discovery, UPnP and
 NAT-PMP on). :meth:`Settings.loopback` gives settings that never leave
@@ -19,31 +26,190 @@ keep the class flat, one field per knob, each with a description.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import json
+import os
+import re
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field, field_validator
+import annotated_types
+import pydantic_settings
+from pydantic import Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from torframes.errors import SettingsError
 
 if TYPE_CHECKING:
     from torframes.containers.base import IndexLimits
 
-__all__ = ["LibtorrentValue", "Settings", "libtorrent_defaults"]
+__all__ = [
+    "InvalidSettings",
+    "LibtorrentValue",
+    "Settings",
+    "UnknownSettingWarning",
+    "libtorrent_defaults",
+]
 
 #: A value in libtorrent's settings pack: libtorrent has bool, int and string settings.
 LibtorrentValue = bool | int | str
 
 MiB = 1024 * 1024
+ENV_PREFIX = "TORFRAMES_"
 
 
 @functools.lru_cache(maxsize=1)
 def libtorrent_defaults() -> dict[str, LibtorrentValue]:
-    """libtorrent's own default settings pack, by setting name."""
+    """Every libtorrent setting by name, with libtorrent's default value.
+
+    ``libtorrent.default_settings()`` leaves out the string settings whose
+    default is unset (``proxy_hostname``, ``outgoing_interfaces``,
+    ``announce_ip``…), though a session accepts them. ``session.get_settings()``
+    walks every setting id of the settings pack, so the full list comes from
+    a session that does nothing (no listen socket, DHT, LSD, UPnP, NAT-PMP).
+    """
     import libtorrent
 
-    return dict(libtorrent.default_settings())
+    defaults = dict(libtorrent.default_settings())
+    idle = {
+        "listen_interfaces": "",
+        "enable_dht": False,
+        "enable_lsd": False,
+        "enable_upnp": False,
+        "enable_natpmp": False,
+        "enable_ip_notifier": False,
+    }
+    try:
+        session = libtorrent.session(idle)
+    except RuntimeError:  # pragma: no cover - a session that cannot start checks nothing
+        return defaults
+    every = session.get_settings()
+    del session
+    return {**every, **defaults}
+
+
+class UnknownSettingWarning(UserWarning):
+    """A ``TORFRAMES_*`` environment variable names no setting; it is ignored."""
+
+
+class InvalidSettings(SettingsError, ValidationError):
+    """A setting has a bad value: one line naming the field and the form it accepts.
+
+    Also a :class:`pydantic.ValidationError` (``.errors()`` lists each bad
+    field), raised by :class:`Settings` both for keyword arguments and for
+    ``TORFRAMES_*`` environment variables.
+    """
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        # pydantic-core's __new__ holds the line errors; the message is set by make().
+        self.message, self.infohash, self.file = "", None, None
+
+    @classmethod
+    def make(cls, errors: list[dict[str, Any]], keywords: set[str]) -> InvalidSettings:
+        """From pydantic's error dicts; ``keywords`` are the fields given as arguments."""
+        details: list[Any] = [
+            {
+                "type": PydanticCustomError(item["type"], item["msg"]),
+                "loc": item["loc"],
+                "input": item.get("input"),
+            }
+            for item in errors
+        ]
+        error = cls.from_exception_data("Settings", details)
+        error.message = "; ".join(dict.fromkeys(_explain(item, keywords) for item in errors))
+        return error
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
+def _closest(name: str, names: list[str]) -> str:
+    """``; did you mean 'x'?`` for the nearest of ``names``, or nothing."""
+    match = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    return f"; did you mean {match[0]!r}?" if match else ""
+
+
+def _accepted_form(name: str) -> str | None:
+    """What a field takes, in words: "a number > 0", "true or false"…"""
+    field = Settings.model_fields.get(name)
+    if field is None:
+        return None
+    forms = {
+        bool: "true or false (1/0, yes/no, on/off)",
+        int: "a whole number",
+        float: "a number",
+        str: "text",
+        Path | None: "a folder path",
+    }
+    form = forms.get(field.annotation)  # type: ignore[call-overload]
+    if name == "libtorrent":
+        return 'a JSON object of libtorrent settings, e.g. {"connection_speed": 50}'
+    if form is None:
+        return None
+    bounds = []
+    for rule in field.metadata:
+        if isinstance(rule, annotated_types.Ge):
+            bounds.append(f">= {rule.ge}")
+        elif isinstance(rule, annotated_types.Gt):
+            bounds.append(f"> {rule.gt}")
+        elif isinstance(rule, annotated_types.Le):
+            bounds.append(f"<= {rule.le}")
+        elif isinstance(rule, annotated_types.Lt):
+            bounds.append(f"< {rule.lt}")
+    return " ".join([form, " and ".join(bounds)]) if bounds else form
+
+
+def _explain(error: dict[str, Any], keywords: set[str]) -> str:
+    """One pydantic error as ``setting X = 'v' (from TORFRAMES_X): expected …``."""
+    loc = error["loc"]
+    name = str(loc[0]) if loc else "settings"
+    if error["type"] == "extra_forbidden":
+        return f"torframes has no setting {name!r}{_closest(name, list(Settings.model_fields))}"
+    label = name + "".join(f"[{part!r}]" for part in loc[1:2])
+    where = f"setting {label} = {_shown(error.get('input'))}"
+    if name not in keywords:
+        where += f" (from {ENV_PREFIX}{name.upper()})"
+    if error["type"] == "value_error":
+        return f"{where}: {error['msg'].removeprefix('Value error, ')}"
+    if name == "libtorrent" and len(loc) > 1:
+        return f"{where}: a libtorrent setting takes true/false, a whole number or text"
+    form = _accepted_form(name) if len(loc) == 1 else None
+    return f"{where}: expected {form}" if form else f"{where}: {error['msg']}"
+
+
+def _warn_unknown_variables() -> None:
+    """Warn about ``TORFRAMES_*`` variables that name no field (they are ignored)."""
+    fields = [name.upper() for name in Settings.model_fields]
+    for variable in os.environ:
+        upper = variable.upper()
+        if not upper.startswith(ENV_PREFIX) or upper[len(ENV_PREFIX) :] in fields:
+            continue
+        match = difflib.get_close_matches(upper[len(ENV_PREFIX) :], fields, n=1, cutoff=0.6)
+        hint = f"; did you mean {ENV_PREFIX}{match[0]}?" if match else ""
+        warnings.warn(
+            f"{variable} is not a torframes setting and is ignored{hint}",
+            UnknownSettingWarning,
+            stacklevel=3,
+        )
+
+
+def _environment_error(error: pydantic_settings.SettingsError) -> InvalidSettings:
+    """pydantic-settings' "error parsing value for field X" (bad JSON) as one line."""
+    found = re.search(r'field "([^"]+)"', str(error))
+    name = found.group(1) if found else "settings"
+    value = next(
+        (v for k, v in os.environ.items() if k.upper() == f"{ENV_PREFIX}{name.upper()}"), None
+    )
+    item = {"type": "value_error", "loc": (name,), "input": value, "msg": "not valid JSON"}
+    form = _accepted_form(name)
+    if form:
+        item["msg"] += f"; expected {form}"
+    return InvalidSettings.make([item], set())
 
 
 def _alert_mask() -> int:
@@ -70,7 +236,7 @@ class Settings(BaseSettings):
     """
 
     model_config = SettingsConfigDict(
-        env_prefix="TORFRAMES_",
+        env_prefix=ENV_PREFIX,
         extra="forbid",
         validate_default=True,
         validate_assignment=True,
@@ -209,11 +375,14 @@ class Settings(BaseSettings):
         cls, value: dict[str, LibtorrentValue]
     ) -> dict[str, LibtorrentValue]:
         """Reject names libtorrent does not know and values of the wrong type."""
+        if not value:
+            return value
         defaults = libtorrent_defaults()
         checked: dict[str, LibtorrentValue] = {}
         for name, item in value.items():
             if name not in defaults:
-                raise ValueError(f"unknown libtorrent setting {name!r}")
+                hint = _closest(name, sorted(defaults))
+                raise ValueError(f"unknown libtorrent setting {name!r}{hint}")
             default = defaults[name]
             if isinstance(default, bool):
                 if isinstance(item, str) or item not in (0, 1):
@@ -227,6 +396,28 @@ class Settings(BaseSettings):
                 raise ValueError(f"libtorrent setting {name!r} takes a string, not {item!r}")
             checked[name] = item
         return checked
+
+    def __init__(self, **values: Any) -> None:
+        """Fields from ``values``, else ``TORFRAMES_*`` variables, else defaults.
+
+        Raises :class:`InvalidSettings` (one line) for a bad value; warns
+        (:class:`UnknownSettingWarning`) about variables that name no field.
+        """
+        _warn_unknown_variables()
+        try:
+            super().__init__(**values)
+        except ValidationError as error:
+            keywords = {name for name in values if not name.startswith("_")}
+            raise InvalidSettings.make(error.errors(), keywords) from None
+        except pydantic_settings.SettingsError as error:
+            raise _environment_error(error) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Assignment is validated too: a bad value raises :class:`InvalidSettings`."""
+        try:
+            super().__setattr__(name, value)
+        except ValidationError as error:
+            raise InvalidSettings.make(error.errors(), {name}) from None
 
     @classmethod
     def loopback(cls, port: int = 0, **overrides: Any) -> Settings:
