@@ -33,6 +33,13 @@ V2 = "d8dd32ac93357c368556af3ac1d95c9d76bd0dff6fa9833ecdac3d53134efabb"
         ("1" * 32, "not base32"),
         ("hello world", "not a magnet URI, an infohash"),
         ("", "empty source"),
+        (
+            "http://example.com/film.torrent",
+            "'http://example.com/film.torrent' is a URL, and URLs are not sources: "
+            "download the .torrent file first and give its path",
+        ),
+        ("HTTPS://example.com/x?id=1", "is a URL, and URLs are not sources"),
+        ("ftp://example.com/film.torrent", "is a URL, and URLs are not sources"),
         ("/nonexistent/movie.torrent", "no such .torrent file: '/nonexistent/movie.torrent'"),
         (Path("/nonexistent/x.torrent"), "no such .torrent file"),
         (b"garbage", "the .torrent data is not a valid torrent"),

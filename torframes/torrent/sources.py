@@ -9,7 +9,9 @@ Accepted sources:
 * a path (``str`` or ``os.PathLike``) to a ``.torrent`` file;
 * the bytes of a ``.torrent`` file.
 
-Anything else raises :class:`~torframes.errors.BadSource` saying what was wrong.
+URLs other than magnets (``http://…/x.torrent``) are not sources: torframes
+makes no HTTP requests, so download the ``.torrent`` file first and give its
+path. Anything else raises :class:`~torframes.errors.BadSource` saying what was wrong.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ Source = Union[str, bytes, bytearray, memoryview, "os.PathLike[str]"]
 
 _HEX = re.compile(r"[0-9a-fA-F]+")
 _BASE32 = re.compile(r"[A-Za-z2-7]{32}")
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 _SHOWN = 80
 
 
@@ -94,6 +97,11 @@ def parse_source(source: Source) -> ParsedSource:
         return ParsedSource(_parse_magnet(text), "magnet")
     if not text:
         raise BadSource("empty source")
+    if _URL.match(text):
+        raise BadSource(
+            f"{_shown(text)} is a URL, and URLs are not sources: download the .torrent "
+            "file first and give its path (or give a magnet URI or an infohash)"
+        )
     looks_like_path = text.lower().endswith(".torrent") or os.sep in text or "/" in text
     if not looks_like_path and not Path(text).is_file():
         return ParsedSource(_parse_infohash(text), "infohash")
