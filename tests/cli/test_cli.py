@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+import torframes
 from torframes.cli.main import main
 from torframes.settings import Settings
 from torframes.testing.swarm import LocalSwarm
@@ -18,6 +20,13 @@ from torframes.testing.videos import make_video, read_frame_index
 pytestmark = pytest.mark.swarm
 
 LOOPBACK_ENV = Settings.loopback(metadata_timeout=2, piece_timeout=5).to_environment()
+#: The folder the torframes under test is imported from, for child processes.
+SOURCE_ROOT = str(Path(torframes.__file__).resolve().parents[1])
+
+
+def child_env() -> dict[str, str]:
+    """Loopback settings and this torframes for a child process, nothing else."""
+    return {**LOOPBACK_ENV, "PATH": "/usr/bin:/bin", "PYTHONPATH": SOURCE_ROOT}
 
 
 @pytest.fixture(autouse=True)
@@ -92,15 +101,52 @@ def test_no_video_exits_4(tmp_path: Path) -> None:
         assert main(["info", seed.magnet, "-q"]) == 4
 
 
-def test_console_script_runs(seeded) -> None:
+@pytest.mark.parametrize("module", ["torframes", "torframes.cli.main"])
+def test_python_dash_m_runs(seeded, module: str) -> None:
     seed, _ = seeded
     completed = subprocess.run(
-        [sys.executable, "-m", "torframes.cli.main", "info", seed.magnet],
+        [sys.executable, "-m", module, "info", seed.magnet],
         capture_output=True,
         text=True,
         timeout=60,
-        env={**LOOPBACK_ENV, "PATH": "/usr/bin:/bin"},
+        env=child_env(),
         check=False,
     )
     assert completed.returncode == 0, completed.stderr
+    assert "clip.mp4" in completed.stdout
     assert "ratio 1.00" in completed.stderr
+
+
+def test_python_dash_m_version() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "torframes", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=child_env(),
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout == f"torframes {torframes.__version__}\n"
+    assert completed.stderr == ""
+
+
+def test_closed_stdout_exits_quietly(seeded) -> None:
+    """``torframes info X | head -0``: the reader is gone before the first write."""
+    seed, _ = seeded
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        completed = subprocess.run(
+            [sys.executable, "-m", "torframes", "info", seed.magnet, "-q"],
+            stdout=writer,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            env=child_env(),
+            check=False,
+        )
+    finally:
+        os.close(writer)
+    assert completed.stderr == ""
+    assert completed.returncode == 141

@@ -4,21 +4,31 @@ Exit codes tell failures apart for scripts::
 
     0  done (``batch``: every job done)
     1  another torframes error (``batch``: some jobs failed; see results.csv)
-    2  bad input: not a magnet/infohash/.torrent, no such file, bad arguments
+    2  bad input: not a magnet/infohash/.torrent, no such file, a bad argument or
+       setting (``TORFRAMES_*``), an output path that cannot be written; all
+       checked before any network work, and told in one line on stderr
     3  retryable: timed out, no peers, a piece failed (try again later)
     4  the content cannot be handled: no video, unsupported or malformed container or codec
     130 interrupted (``batch``: jobs left queued in the store; run again to resume)
+    141 standard output was closed early (``torframes info X | head``): quietly,
+        as a shell reports a tool stopped by SIGPIPE (128 + 13)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
+import math
+import os
 import sys
-from collections.abc import Sequence
+import tempfile
+import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
+from torframes import __version__
 from torframes.errors import (
     BadSource,
     ContainerError,
@@ -26,6 +36,7 @@ from torframes.errors import (
     NoSuchFile,
     NoVideoFile,
     RetryableError,
+    SettingsError,
     TorframesError,
 )
 
@@ -33,16 +44,24 @@ __all__ = ["EXIT_CODES", "main"]
 
 EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT, EXIT_RETRYABLE, EXIT_UNSUPPORTED = 0, 1, 2, 3, 4
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
 
 #: Error type -> exit code, most specific first.
 EXIT_CODES: tuple[tuple[type[TorframesError], int], ...] = (
     (BadSource, EXIT_BAD_INPUT),
     (NoSuchFile, EXIT_BAD_INPUT),
+    (SettingsError, EXIT_BAD_INPUT),
     (RetryableError, EXIT_RETRYABLE),
     (NoVideoFile, EXIT_UNSUPPORTED),
     (ContainerError, EXIT_UNSUPPORTED),
     (DecodeError, EXIT_UNSUPPORTED),
 )
+
+TABLE_FORMATS = {".csv": None, ".parquet": "pyarrow"}  # suffix -> module it needs
+
+
+class UsageError(ValueError):
+    """A mistake on the command line found before any network work (exit 2)."""
 
 
 def exit_code(error: TorframesError) -> int:
@@ -50,6 +69,13 @@ def exit_code(error: TorframesError) -> int:
         if isinstance(error, kind):
             return code
     return EXIT_ERROR
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a mistake is one line on stderr (usage is behind ``--help``)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _peer(text: str) -> tuple[str, int]:
@@ -63,12 +89,63 @@ def _file(text: str) -> int | str:
     return int(text) if text.isdigit() else text
 
 
+def _at_least(low: int) -> Callable[[str], int]:
+    def whole_number(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {low}, not {text!r}")
+        return value
+
+    return whole_number
+
+
+def _seconds(*, zero: bool = False) -> Callable[[str], float]:
+    def seconds(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+            bound = ">= 0" if zero else "> 0"
+            raise argparse.ArgumentTypeError(f"expected seconds {bound}, not {text!r}")
+        return value
+
+    return seconds
+
+
+def _times(text: str) -> list[float]:
+    """``10,20.5``: seconds from the start, each finite and >= 0."""
+    times = []
+    for part in text.split(","):
+        try:
+            value = float(part)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value < 0:
+            raise argparse.ArgumentTypeError(
+                f"expected comma-separated seconds >= 0 like 10,20.5; {part.strip()!r} is not one"
+            )
+        times.append(value)
+    return times
+
+
+def _setting_default(name: str) -> str:
+    from torframes.settings import Settings
+
+    default = Settings.model_fields[name].default
+    return f"TORFRAMES_{name.upper()} from the environment, else {default:g}"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="torframes",
         description="Keyframe tables and screenshots from videos in BitTorrent swarms.",
         epilog="Settings come from TORFRAMES_* environment variables (see README).",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def with_source(name: str, help_: str) -> argparse.ArgumentParser:
@@ -76,26 +153,65 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("source", help="magnet URI, infohash, or path to a .torrent")
         sub.add_argument(
             "--peer", action="append", type=_peer, default=[], metavar="HOST:PORT",
-            help="connect to this peer (repeatable)",
+            help="connect to this peer too, repeatable (default: none besides the "
+            "magnet's x.pe peers and those found by DHT/trackers)",
         )  # fmt: skip
-        sub.add_argument("--file", type=_file, help="file index or path (default: largest video)")
-        sub.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+        sub.add_argument(
+            "--file", type=_file, help="file index or path in the torrent (default: largest video)"
+        )
+        sub.add_argument(
+            "--timeout", type=_seconds(), metavar="SECONDS",
+            help="seconds to wait for each round of pieces "
+            f"(default: {_setting_default('piece_timeout')})",
+        )  # fmt: skip
+        sub.add_argument(
+            "--metadata-timeout", type=_seconds(), metavar="SECONDS",
+            help="seconds to wait for the torrent's metadata "
+            f"(default: {_setting_default('metadata_timeout')})",
+        )  # fmt: skip
+        sub.add_argument(
+            "--quiet", "-q", action="store_true", help="no progress on stderr (default: progress)"
+        )
         return sub
 
     with_source("info", "show the torrent's files and the video's tracks")
     keyframes = with_source("keyframes", "write the keyframe table (or every sample)")
-    keyframes.add_argument("-o", "--output", type=Path, required=True, help=".csv or .parquet")
-    keyframes.add_argument("--all-samples", action="store_true", help="every sample, all tracks")
+    keyframes.add_argument(
+        "-o", "--output", type=Path, required=True, help="table file: .csv or .parquet (required)"
+    )
+    keyframes.add_argument(
+        "--all-samples", action="store_true",
+        help="every sample of every track (default: the video's keyframes)",
+    )  # fmt: skip
     shots = with_source("screenshots", "fetch and save keyframe screenshots")
-    shots.add_argument("-n", type=int, default=5, help="how many (default 5)")
-    shots.add_argument("-o", "--output", type=Path, required=True, help="directory")
-    shots.add_argument("--strategy", choices=("even", "cheapest", "all"), default="even")
-    shots.add_argument("--times", type=lambda s: [float(t) for t in s.split(",")],
-                       help="comma-separated seconds: the keyframe at or before each")  # fmt: skip
-    shots.add_argument("--format", choices=("jpeg", "png", "webp"), default="jpeg")
-    shots.add_argument("--max-side", type=int, help="scale so the longer side is at most this")
+    _add_picking(shots, "how many keyframes")
+    shots.add_argument(
+        "-o", "--output", type=Path, required=True, metavar="DIR",
+        help="folder for the images, created if missing (required)",
+    )  # fmt: skip
     _add_batch(commands)
     return parser
+
+
+def _add_picking(sub: argparse.ArgumentParser, count: str) -> None:
+    """The options that choose keyframes and how they are saved."""
+    sub.add_argument("-n", type=_at_least(1), default=5, help=f"{count} (default: %(default)s)")
+    sub.add_argument(
+        "--strategy", choices=("even", "cheapest", "all"), default="even",
+        help="which keyframes: spread evenly, fewest pieces, or every one (default: %(default)s)",
+    )  # fmt: skip
+    sub.add_argument(
+        "--times", type=_times, metavar="SECONDS,…",
+        help="comma-separated seconds: the keyframe at or before each (default: use -n)",
+    )  # fmt: skip
+    sub.add_argument(
+        "--format", choices=("jpeg", "png", "webp"), default="jpeg",
+        help="image format (default: %(default)s)",
+    )  # fmt: skip
+    sub.add_argument(
+        "--max-side", type=_at_least(1), metavar="PIXELS",
+        help="scale so the longer side is at most this (default: full size)",
+    )  # fmt: skip
 
 
 def _add_batch(commands: Any) -> None:
@@ -114,28 +230,26 @@ def _add_batch(commands: Any) -> None:
         type=Path,
         required=True,
         metavar="DIR",
-        help="batch folder: jobs.sqlite, pieces/, screenshots/, results.csv",
+        help="batch folder: jobs.sqlite, pieces/, screenshots/, results.csv (required)",
     )
-    batch.add_argument("--workers", type=int, help="jobs fetching at once (default: settings)")
+    batch.add_argument(
+        "--workers",
+        type=_at_least(1),
+        help=f"jobs fetching at once (default: {_setting_default('service_workers')})",
+    )
     batch.add_argument(
         "--peer",
         action="append",
         type=_peer,
         default=[],
         metavar="HOST:PORT",
-        help="connect every job to this peer too (repeatable)",
+        help="connect every job to this peer too, repeatable (default: none)",
     )
-    batch.add_argument("-n", type=int, default=5, help="keyframes per video (default 5)")
-    batch.add_argument("--strategy", choices=("even", "cheapest", "all"), default="even")
+    _add_picking(batch, "keyframes per video")
     batch.add_argument(
-        "--times",
-        type=lambda s: [float(t) for t in s.split(",")],
-        help="comma-separated seconds: the keyframe at or before each",
-    )
-    batch.add_argument("--format", choices=("jpeg", "png", "webp"), default="jpeg")
-    batch.add_argument("--max-side", type=int, help="scale so the longer side is at most this")
-    batch.add_argument(
-        "--keyframes", choices=("csv", "parquet"), help="also write each video's keyframe table"
+        "--keyframes",
+        choices=("csv", "parquet"),
+        help="also write each video's keyframe table (default: no table)",
     )
     batch.add_argument(
         "--fresh",
@@ -144,25 +258,111 @@ def _add_batch(commands: Any) -> None:
     )
     batch.add_argument(
         "--deadline",
-        type=float,
+        type=_seconds(zero=True),
         default=30.0,
-        help="seconds in-flight jobs get on SIGINT/SIGTERM (default 30)",
+        help="seconds in-flight jobs get on SIGINT/SIGTERM (default: %(default)g)",
     )
-    batch.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+    batch.add_argument(
+        "--quiet", "-q", action="store_true", help="no progress on stderr (default: progress)"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run the command line; the exit code (also for ``--help``, ``--version`` and usage errors)."""
     try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_:  # argparse has printed help, the version or a one-line error
+        return exit_.code if isinstance(exit_.code, int) else EXIT_BAD_INPUT
+    try:
+        settings = settings_from(args)
+        _check_output(args)
         if args.command == "batch":
-            return asyncio.run(_batch(args))
-        return asyncio.run(_run(args))
+            code = asyncio.run(_batch(args, settings))
+        else:
+            code = asyncio.run(_run(args, settings))
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
+    except UsageError as error:
+        print(f"torframes: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except TorframesError as error:
         print(f"torframes: {type(error).__name__}: {error}", file=sys.stderr)
         return exit_code(error)
+    except BrokenPipeError:
+        # The reader went away (``| head``): nothing more to say to anyone.
+        # Point stdout at /dev/null so the interpreter's final flush is quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         print("torframes: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def settings_from(args: argparse.Namespace) -> Any:
+    """Settings from the environment and the timeout flags; unknown variables warned about."""
+    from torframes.settings import Settings, UnknownSettingWarning
+
+    overrides = {
+        name: value
+        for name, value in (
+            ("piece_timeout", getattr(args, "timeout", None)),
+            ("metadata_timeout", getattr(args, "metadata_timeout", None)),
+        )
+        if value is not None
+    }
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UnknownSettingWarning)
+        settings = Settings(**overrides)
+    for warning in caught:
+        if issubclass(warning.category, UnknownSettingWarning):
+            print(f"torframes: warning: {warning.message}", file=sys.stderr)
+        else:  # pragma: no cover - nothing else warns here today
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+    return settings
+
+
+def _check_output(args: argparse.Namespace) -> None:
+    """Refuse an output that cannot be written, before any network work."""
+    if args.command == "keyframes":
+        output: Path = args.output
+        if output.is_dir():
+            raise UsageError(f"output {str(output)!r} is a directory; give a file name")
+        suffix = output.suffix.lower()
+        if suffix not in TABLE_FORMATS:
+            raise UsageError(f"output must end in .csv or .parquet, not {output.name!r}")
+        needed = TABLE_FORMATS[suffix]
+        if needed and importlib.util.find_spec(needed) is None:
+            raise UsageError(f"writing {suffix} needs {needed} (pip install torframes[parquet])")
+        _check_folder(output.parent, output)
+    elif args.command in ("screenshots", "batch"):
+        wants_parquet = args.command == "batch" and args.keyframes == "parquet"
+        if wants_parquet and importlib.util.find_spec("pyarrow") is None:
+            raise UsageError("--keyframes parquet needs pyarrow (pip install torframes[parquet])")
+        _check_folder(args.output)
+
+
+def _check_folder(folder: Path, target: Path | None = None) -> None:
+    """Files can be made in ``folder``, or in the nearest existing folder it would be made in.
+
+    Nothing is created: the probe is a :func:`tempfile.TemporaryFile`, which
+    has no name on Linux (``O_TMPFILE``) and is deleted at once elsewhere.
+    ``target`` (default ``folder``) is what the message names.
+    """
+    shown = str(target or folder)
+    existing = folder
+    while not existing.exists() and not existing.is_symlink() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"cannot write {shown!r}: {str(existing)!r} is not a directory")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        raise UsageError(
+            f"cannot write {shown!r}: cannot create files in {str(existing)!r} ({error.strerror})"
+        ) from None
 
 
 def _say(args: argparse.Namespace, text: str) -> None:
@@ -170,12 +370,11 @@ def _say(args: argparse.Namespace, text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
 
-async def _run(args: argparse.Namespace) -> int:
+async def _run(args: argparse.Namespace, settings: Any) -> int:
     from torframes.api.video import open_video
-    from torframes.settings import Settings
     from torframes.torrent.client import Client
 
-    async with Client(Settings()) as client:
+    async with Client(settings) as client:
         _say(args, "fetching metadata and the video's index…")
         video = await open_video(client, args.source, file=args.file, peers=args.peer)
         _say(args, f"{video.torrent.name}: index in {len(video.probe.rounds)} rounds")
@@ -208,13 +407,12 @@ def _print_info(video: Any) -> None:
 
 
 def _write_table(table: Any, output: Path) -> None:
+    """Write ``table`` as .csv or .parquet (the suffix was checked by ``_check_output``)."""
     output.parent.mkdir(parents=True, exist_ok=True)
     if output.suffix.lower() == ".parquet":
         table.to_parquet(output, index=False)
-    elif output.suffix.lower() == ".csv":
-        table.to_csv(output, index=False)
     else:
-        raise SystemExit(f"torframes: output must end in .csv or .parquet, not {output.name!r}")
+        table.to_csv(output, index=False)
 
 
 async def _screenshots(video: Any, args: argparse.Namespace) -> None:
@@ -230,7 +428,7 @@ async def _screenshots(video: Any, args: argparse.Namespace) -> None:
         print(path)
 
 
-async def _batch(args: argparse.Namespace) -> int:
+async def _batch(args: argparse.Namespace, settings: Any) -> int:
     """Run a batch; 0 if every job is done, 1 if some failed, 130 if interrupted."""
     import signal
 
@@ -243,9 +441,6 @@ async def _batch(args: argparse.Namespace) -> int:
         sources = read_sources(args.sources)
     except OSError as error:
         print(f"torframes: cannot read {args.sources}: {error.strerror}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    if args.workers is not None and args.workers < 1:
-        print("torframes: --workers must be at least 1", file=sys.stderr)
         return EXIT_BAD_INPUT
     options = {
         "n": args.n,
@@ -274,6 +469,7 @@ async def _batch(args: argparse.Namespace) -> int:
             sources,
             args.output,
             workers=args.workers,
+            settings=settings,
             fresh=args.fresh,
             signals=(signal.SIGINT, signal.SIGTERM),
             deadline=args.deadline,
