@@ -7,6 +7,7 @@ up); a :class:`PermanentError` will fail again on the same input::
 
     TorframesError
     ├── SettingsError                      (permanent)  a setting is invalid
+    │   └── InvalidSettings                            a bad field value (torframes.settings)
     ├── ClientClosed                       (permanent)  the client was closed while waiting
     ├── TorrentError
     │   ├── BadSource                      (permanent)  not a magnet, infohash or .torrent
