@@ -167,7 +167,9 @@ def _accepted_form(name: str) -> str | None:
 def _explain(error: dict[str, Any], keywords: set[str]) -> str:
     """One pydantic error as ``setting X = 'v' (from TORFRAMES_X): expected …``."""
     loc = error["loc"]
-    name = str(loc[0]) if loc else "settings"
+    if not loc:
+        return str(error["msg"])
+    name = str(loc[0])
     if error["type"] == "extra_forbidden":
         return f"torframes has no setting {name!r}{_closest(name, list(Settings.model_fields))}"
     label = name + "".join(f"[{part!r}]" for part in loc[1:2])
@@ -201,7 +203,10 @@ def _warn_unknown_variables() -> None:
 def _environment_error(error: pydantic_settings.SettingsError) -> InvalidSettings:
     """pydantic-settings' "error parsing value for field X" (bad JSON) as one line."""
     found = re.search(r'field "([^"]+)"', str(error))
-    name = found.group(1) if found else "settings"
+    if not found:  # pragma: no cover - pydantic-settings words it this way since 2.0
+        item = {"type": "value_error", "loc": (), "input": None, "msg": str(error)}
+        return InvalidSettings.make([item], set())
+    name = found.group(1)
     value = next(
         (v for k, v in os.environ.items() if k.upper() == f"{ENV_PREFIX}{name.upper()}"), None
     )

@@ -143,7 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="torframes",
         description="Keyframe tables and screenshots from videos in BitTorrent swarms.",
-        epilog="Settings come from TORFRAMES_* environment variables (see README).",
+        epilog="Settings come from TORFRAMES_* environment variables (see README). Exit codes: "
+        "0 done, 1 other error, 2 bad input (one line on stderr, before any network work), "
+        "3 retryable (timed out, no peers, piece failed), 4 content that cannot be handled, "
+        "130 interrupted, 141 standard output closed early.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
