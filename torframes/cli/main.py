@@ -26,7 +26,7 @@ import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from torframes import __version__
 from torframes.errors import (
@@ -40,7 +40,10 @@ from torframes.errors import (
     TorframesError,
 )
 
-__all__ = ["EXIT_CODES", "main"]
+if TYPE_CHECKING:
+    from torframes.settings import Settings
+
+__all__ = ["EXIT_CODES", "main", "settings_from"]
 
 EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT, EXIT_RETRYABLE, EXIT_UNSUPPORTED = 0, 1, 2, 3, 4
 EXIT_INTERRUPTED = 130
@@ -301,7 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-def settings_from(args: argparse.Namespace) -> Any:
+def settings_from(args: argparse.Namespace) -> Settings:
     """Settings from the environment and the timeout flags; unknown variables warned about."""
     from torframes.settings import Settings, UnknownSettingWarning
 
@@ -373,7 +376,7 @@ def _say(args: argparse.Namespace, text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
 
-async def _run(args: argparse.Namespace, settings: Any) -> int:
+async def _run(args: argparse.Namespace, settings: Settings) -> int:
     from torframes.api.video import open_video
     from torframes.torrent.client import Client
 
@@ -431,7 +434,7 @@ async def _screenshots(video: Any, args: argparse.Namespace) -> None:
         print(path)
 
 
-async def _batch(args: argparse.Namespace, settings: Any) -> int:
+async def _batch(args: argparse.Namespace, settings: Settings) -> int:
     """Run a batch; 0 if every job is done, 1 if some failed, 130 if interrupted."""
     import signal
 
