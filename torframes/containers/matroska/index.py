@@ -77,7 +77,10 @@ HEAD_BYTES = 4 * KiB
 SPECULATE_BYTES = 1 * MiB
 #: Read made at an element whose size is unknown when speculating would read too much.
 PEEK_BYTES = 4 * KiB
-#: Read made when walking Top-Level Elements past the head (no SeekHead places them).
+#: Largest read made when walking Top-Level Elements past the head (no SeekHead
+#: places them): the first is ``PEEK_BYTES``, each next one twice the last. Only
+#: element headers are wanted, and the first Cluster may follow at once (a
+#: wide read there fetches pieces of its payload).
 WALK_BYTES = 64 * KiB
 #: Largest EBML Header accepted (they are about 40 bytes).
 MAX_EBML_HEADER = 4 * KiB
@@ -380,8 +383,9 @@ class MatroskaIndexParser(IndexParser):
             wanted.append(ByteRange(pos, element.end))
         pending = {places[r.start] for r in wanted if r.start in places}
         if self._walk_wanted(missing, pending):
+            size = min(WALK_BYTES, PEEK_BYTES << self._walk_reads)
             self._walk_reads += 1
-            stop = min(self._segment_end, self._walk_pos + WALK_BYTES)
+            stop = min(self._segment_end, self._walk_pos + size)
             wanted.append(ByteRange(self._walk_pos, stop))
         return wanted
 
