@@ -33,9 +33,13 @@ LOCATE_WINDOW = 4 * 1024
 LOCATE_READS = 12
 
 #: Bytes read at the Cluster start and at the block when CueRelativePosition
-#: places it: the Cluster header and Timestamp; the block header.
-CLUSTER_HEAD = 256
-BLOCK_HEAD = 1024
+#: places it: the Cluster header, a CRC-32 and the Timestamp (38 octets at
+#: most); the block's element header and the 64 octets of its data
+#: :func:`.cluster.find_block` reads for the block header (lacing sizes
+#: beyond that are read through the window). No more: past them lie pieces
+#: the frame may not touch.
+CLUSTER_HEAD = 64
+BLOCK_HEAD = 80
 
 
 class ClusterLocator(SampleLocator):
