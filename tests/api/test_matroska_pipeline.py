@@ -131,6 +131,11 @@ async def test_without_cues_probes_a_bounded_number_of_clusters(
     assert video.tracks["indexed_by"].unique().tolist() == ["probe"]
     assert 1 <= len(video.keyframes) <= client.settings.cluster_probes
     assert video.stats.bytes_fetched < len(data) / 2
+    stats = video.stats
+    assert 1 < stats.cluster_probes <= client.settings.cluster_probes
+    assert stats.probe_budget is not None
+    assert stats.probe_bytes is not None
+    assert 0 < stats.probe_bytes <= stats.probe_budget
     await check_frames_and_bytes(video, seed, n=3, exact=False)
     await check_against_pyav(video, data, every_keyframe=False)
 
