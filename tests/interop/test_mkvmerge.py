@@ -70,3 +70,40 @@ async def test_from_a_magnet(mkv: Path, swarm: LocalSwarm, client: Client) -> No
         assert read_frame_index(image) == round((float(row["time"]) - first) * FPS)
     assert video.stats.bytes_fetched == video.stats.piece_floor
     assert seed.wait_uploaded(video.stats.piece_floor, timeout=10) == video.stats.piece_floor
+
+
+@pytest.fixture
+def no_cues(tmp_path: Path, mkvmerge: str) -> Path:
+    """``mkvmerge --no-cues`` with long Clusters: one Cluster, one keyframe, no Cues."""
+    source = make_video(
+        tmp_path / "src.mp4", codec="mpeg4", container="mp4", audio=True, frames=48, gop=1000,
+        noise=True, width=640, height=360,
+    )  # fmt: skip
+    target = tmp_path / "no-cues.mkv"
+    command = [mkvmerge, "-q", "-o", str(target), "--no-cues", "--cluster-length", "30000ms"]
+    subprocess.run([*command, str(source)], check=True, capture_output=True)
+    return target
+
+
+async def test_one_cluster_without_cues(no_cues: Path, swarm: LocalSwarm, client: Client) -> None:
+    """Opening it costs the headers and the Cluster's head; the frame costs its own
+    pieces: together, the pieces of ``[0, end of the keyframe)``."""
+    data = no_cues.read_bytes()
+    assert data.count(b"\x1f\x43\xb6\x75") == 1  # the Cluster ID, once
+    assert b"\x1c\x53\xbb\x6b" not in data  # no Cues
+    oracle = keyframe_packets(data)
+    assert len(oracle) == 1
+    pos, size = int(oracle["offset"].iloc[0]), int(oracle["size"].iloc[0])
+    local = index_file(no_cues)
+    assert local.samples[["offset", "size", "pts"]].values.tolist() == [
+        [pos + 4, size, int(oracle["pts"].iloc[0])]
+    ]
+    assert max(r.stop for r in local.reads) < pos + 4 + size < len(data) / 2
+    piece = 16 * KiB
+    seed = swarm.seed(no_cues, piece_size=piece)
+    video = await open_video(client, seed.magnet)
+    async for _, image in video.frames(video.select(1)):
+        assert read_frame_index(image) == 0
+    floor = seed.transfer_size(range((pos + 4 + size - 1) // piece + 1))
+    assert video.stats.bytes_fetched == video.stats.piece_floor == floor
+    assert seed.wait_uploaded(floor, timeout=10) == floor

@@ -49,6 +49,13 @@ class Probe:
     #: Pieces holding any byte the parser truly needed (the probe's piece floor).
     floor_pieces: frozenset[int]
     seconds: float
+    #: Clusters probed for keyframes (a Matroska file without Cues), else 0.
+    cluster_probes: int = 0
+    #: The bytes those probes could ask for at most, and what they asked for (bytes
+    #: not held yet: the first Cluster often lies in the headers' piece);
+    #: None without probing. Whole pieces holding them are fetched.
+    probe_budget: int | None = None
+    probe_bytes: int | None = None
 
 
 async def drive(
@@ -111,4 +118,16 @@ async def probe_index(
         raise
     assert isinstance(index, ContainerIndex)
     floor = frozenset(pieces_for_ranges(geometry, index.index_ranges))
-    return Probe(index, tuple(rounds), floor, time.monotonic() - started)
+    seconds = time.monotonic() - started
+    probed = getattr(parser.inner, "probe_result", None)  # Matroska without Cues
+    if probed is None:
+        return Probe(index, tuple(rounds), floor, seconds)
+    return Probe(
+        index,
+        tuple(rounds),
+        floor,
+        seconds,
+        cluster_probes=probed.probes,
+        probe_budget=probed.budget,
+        probe_bytes=probed.asked_bytes,
+    )

@@ -30,6 +30,11 @@ class VideoStats:
     time_to_metadata: float | None
     time_to_index: float | None
     frame_times: tuple[float, ...] = ()
+    #: Clusters the index probe walked for keyframes (Matroska without Cues), else 0;
+    #: the bytes those probes could ask for at most (their bound), and asked for.
+    cluster_probes: int = 0
+    probe_budget: int | None = None
+    probe_bytes: int | None = None
 
     @property
     def ratio(self) -> float:

@@ -300,6 +300,9 @@ class Video:
             time_to_metadata=t.metadata_seconds,
             time_to_index=self._index_time,
             frame_times=tuple(self._frame_times),
+            cluster_probes=self.probe.cluster_probes,
+            probe_budget=self.probe.probe_budget,
+            probe_bytes=self.probe.probe_bytes,
         )
 
     # -- helpers ------------------------------------------------------------------------------

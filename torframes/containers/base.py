@@ -155,6 +155,8 @@ class IndexLimits:
     tail_window: int = 10 * MiB
     #: Most clusters probed in a Matroska file without Cues.
     max_cluster_probes: int = 64
+    #: Largest sample (one frame's bytes) a table or locator may give.
+    max_sample_bytes: int = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)

@@ -374,3 +374,18 @@ def test_probing_disabled_and_cues_past_the_segment(h264_frames, mkv, drive) -> 
     index = drive.parse(data).index
     assert len(index.samples) == 5
     assert "1 cue points dropped" in index.notes[0]
+
+
+def test_a_placed_cue_reads_only_the_headers(videos, drive) -> None:
+    """With CueRelativePosition the locator reads the Cluster's head and the block's header,
+    a few dozen bytes each: a wider read runs into pieces the frame does not touch."""
+    data = videos(codec="vp9", container="webm", frames=48, gop=12, audio=True).read_bytes()
+    index = drive.parse(data).index
+    for _, row in index.samples[index.samples["track_id"] == 1].iterrows():
+        located, needs = drive.locate(data, index.locator(row))
+        asked = [r for need in needs for r in need.ranges]
+        cluster = int(row["offset"])
+        assert len(needs) == 1
+        assert asked[0].start == cluster
+        assert asked[0].length <= 64  # ID, size, CRC-32, Timestamp
+        assert asked[-1].stop <= located.offset + 80  # the block's header, and a little

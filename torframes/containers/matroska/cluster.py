@@ -8,7 +8,7 @@ through a bounded :class:`~.reading.Window`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from torframes.containers.matroska import elements as ids
 from torframes.containers.matroska.blocks import BlockHeader, read_block_header
@@ -20,7 +20,12 @@ from torframes.containers.matroska.ebml import (
     read_uint,
 )
 from torframes.containers.matroska.reading import Reads, Task, Window
-from torframes.errors import ContainerError, MalformedContainer, TruncatedContainer
+from torframes.errors import (
+    ContainerError,
+    IndexTooLarge,
+    MalformedContainer,
+    TruncatedContainer,
+)
 
 __all__ = ["CLUSTER_MAGIC", "FoundBlock", "find_block", "read_header", "resync"]
 
@@ -39,7 +44,9 @@ class FoundBlock:
     ``element`` is where the SimpleBlock or BlockGroup starts; ``pos`` where
     the (Simple)Block's data starts (FFmpeg's ``packet.pos``); ``offset``
     and ``size`` the first frame's payload. ``timestamp`` is the Cluster's
-    Timestamp plus the block's, in Segment Ticks.
+    Timestamp plus the block's, in Segment Ticks: negative when the block's
+    signed 16-bit timestamp reaches back past zero (see :attr:`has_time`).
+    ``first`` is True when no earlier block of the track is in the Cluster.
     """
 
     cluster: int
@@ -50,6 +57,18 @@ class FoundBlock:
     track: int
     timestamp: int
     keyframe: bool
+    first: bool = False
+
+    @property
+    def has_time(self) -> bool:
+        """Whether FFmpeg gives this block a timestamp.
+
+        FFmpeg's ``matroska_parse_block`` keeps Cluster Timestamp + block
+        timestamp only when ``block_time >= 0 || cluster_time >= -block_time``,
+        i.e. when the sum is not negative; otherwise the packet has no
+        timestamp (``AV_NOPTS_VALUE``) and libavformat makes one up.
+        """
+        return self.timestamp >= 0
 
 
 def read_header(reads: Reads, window: Window, pos: int, limit: int) -> Task[Element]:
@@ -81,6 +100,7 @@ def find_block(
     *,
     target: int | None = None,
     relative: int | None = None,
+    max_sample: int | None = None,
 ) -> Task[tuple[FoundBlock | None, int]]:
     """The block of ``track`` wanted in the Cluster at ``cluster``, and where the Cluster ends.
 
@@ -90,7 +110,9 @@ def find_block(
     CueRelativePosition (from the Cluster's data): that block is tried
     first, and the Cluster walked from its start if it is not the one. A
     Cluster of unknown size ends at the next Top-Level Element (RFC 8794
-    §6.2). The Timestamp must come before the first block.
+    §6.2). The Timestamp must come before the first block. A block whose
+    first frame is over ``max_sample`` bytes is refused
+    (:class:`IndexTooLarge`) before anything reads it.
     """
     head = yield from read_header(reads, window, cluster, limit)
     if head.id != ids.CLUSTER:
@@ -123,27 +145,42 @@ def find_block(
             if child is not None and child.id in (ids.SIMPLE_BLOCK, ids.BLOCK_GROUP):
                 found = yield from _read_block(reads, window, cluster, child, track, timestamp, end)
                 if found is not None and (target is None or found.timestamp == target):
-                    return found, end
+                    return _checked(found, max_sample), end
         except (MalformedContainer, TruncatedContainer):
             pass  # a lying CueRelativePosition: walk the Cluster instead
     fallback: FoundBlock | None = None
+    first = True
     while pos < end:
         child = yield from _child(reads, window, head, pos, end)
         if child is None:
-            return fallback, pos
+            return _checked(fallback, max_sample), pos
         if child.id in (ids.SIMPLE_BLOCK, ids.BLOCK_GROUP):
             found = yield from _read_block(reads, window, cluster, child, track, timestamp, end)
             if found is None:
                 pass
-            elif target is None:
-                if found.keyframe:
-                    return found, end
-            elif found.timestamp == target:
-                return found, end
-            elif found.keyframe and _closer(fallback, found, target):
-                fallback = found
+            else:
+                found = replace(found, first=first)
+                first = False
+                if target is None:
+                    if found.keyframe:
+                        return _checked(found, max_sample), end
+                elif found.timestamp == target:
+                    return _checked(found, max_sample), end
+                elif found.keyframe and _closer(fallback, found, target):
+                    fallback = found
         pos = child.end
-    return fallback, end
+    return _checked(fallback, max_sample), end
+
+
+def _checked(found: FoundBlock | None, max_sample: int | None) -> FoundBlock | None:
+    """``found``, unless its frame is larger than ``max_sample`` bytes (a hostile block size)."""
+    if found is not None and max_sample is not None and found.size > max_sample:
+        raise IndexTooLarge(
+            f"a block of track {found.track} claims a {found.size}-byte frame, over the "
+            f"{max_sample}-byte max_sample_bytes limit",
+            offset=found.pos,
+        )
+    return found
 
 
 def _closer(best: FoundBlock | None, found: FoundBlock, target: int) -> bool:

@@ -13,7 +13,9 @@ The reads, for a file with a SeekHead (every muxer writes one):
    4 KiB peek, never running into what may be Clusters;
 3. rarely, the rest of an element whose size the peek revealed.
 
-Files without Cues are indexed by probing Clusters (:mod:`.probe`). The
+Files without Cues are indexed by probing Clusters (:mod:`.probe`): the
+first Cluster's head, then at most ``probes - 1`` more past it, within a
+byte budget stated in :attr:`MatroskaIndexParser.probe_result`. The
 samples table then holds keyframes only (``complete=False``): one row per
 CueTrackPositions, ``offset`` at the Cluster, ``size`` NA until
 ``ContainerIndex.locator`` places the frame; or, for probed files, one row
@@ -40,7 +42,7 @@ from torframes.containers.matroska.codecs import decoder_config
 from torframes.containers.matroska.cues import CueTable, read_cues
 from torframes.containers.matroska.ebml import MAX_HEADER, Element, read_element
 from torframes.containers.matroska.locate import MatroskaLocator
-from torframes.containers.matroska.probe import probe_keyframes
+from torframes.containers.matroska.probe import ProbeResult, probe_keyframes
 from torframes.containers.matroska.reading import Reads, Runner, Task, merge_ranges
 from torframes.containers.matroska.segment import (
     EbmlHeader,
@@ -75,7 +77,10 @@ HEAD_BYTES = 4 * KiB
 SPECULATE_BYTES = 1 * MiB
 #: Read made at an element whose size is unknown when speculating would read too much.
 PEEK_BYTES = 4 * KiB
-#: Read made when walking Top-Level Elements past the head (no SeekHead places them).
+#: Largest read made when walking Top-Level Elements past the head (no SeekHead
+#: places them): the first is ``PEEK_BYTES``, each next one twice the last. Only
+#: element headers are wanted, and the first Cluster may follow at once (a
+#: wide read there fetches pieces of its payload).
 WALK_BYTES = 64 * KiB
 #: Largest EBML Header accepted (they are about 40 bytes).
 MAX_EBML_HEADER = 4 * KiB
@@ -87,10 +92,10 @@ MAX_WALK_READS = 16
 #: Probes of files without Cues: first window, and how many times it may double.
 PROBE_WINDOW = 4 * KiB
 PROBE_WIDENINGS = 5
-#: All probes together read at most this share of the Clusters' span, or
-#: :data:`MIN_PROBE_BUDGET` if that is more (a small file is read cheaply).
+#: All probes together ask for at most this share of the Clusters' span, and
+#: always enough for the first Cluster's probe (``PROBE_WINDOW`` doubled
+#: ``PROBE_WIDENINGS`` times).
 PROBE_SHARE = 0.25
-MIN_PROBE_BUDGET = 1 * MiB
 
 _EBML_MAGIC = ids.EBML.to_bytes(4, "big")
 _INDEX_ELEMENTS = (ids.SEEK_HEAD, ids.INFO, ids.TRACKS, ids.CUES)
@@ -100,10 +105,13 @@ class MatroskaIndexParser(IndexParser):
     """Index a Matroska or WebM file from byte ranges (see the module docstring).
 
     ``probes`` is the number of Clusters probed in a file without Cues
-    (default and maximum ``limits.max_cluster_probes``; 0 disables probing);
-    ``probe_budget`` bounds the bytes they read together (default: a quarter
-    of the Clusters' span, at least 1 MiB), and fewer probes are made when
-    it does not allow ``probe_window`` bytes each.
+    (default and maximum ``limits.max_cluster_probes``; 0 disables probing):
+    the first Cluster, then the others past it. ``probe_budget`` bounds the
+    bytes they ask for together (default: a quarter of the Clusters' span,
+    and at least what the first Cluster's probe may read); fewer probes are
+    made when it does not allow ``probe_window`` bytes each. After probing,
+    :attr:`probe_result` says how many probes were made, what they asked
+    for and their budget.
     """
 
     container = "matroska"
@@ -145,6 +153,8 @@ class MatroskaIndexParser(IndexParser):
         self._cues: CueTable | None = None
         self._index_ranges: list[ByteRange] = []
         self._notes: list[str] = []
+        #: The Cluster probes of a file without Cues, once made (else None).
+        self.probe_result: ProbeResult | None = None
 
     def feed(self, offset: int, data: bytes | memoryview) -> None:
         self._reads.feed(offset, data)
@@ -373,8 +383,9 @@ class MatroskaIndexParser(IndexParser):
             wanted.append(ByteRange(pos, element.end))
         pending = {places[r.start] for r in wanted if r.start in places}
         if self._walk_wanted(missing, pending):
+            size = min(WALK_BYTES, PEEK_BYTES << self._walk_reads)
             self._walk_reads += 1
-            stop = min(self._segment_end, self._walk_pos + WALK_BYTES)
+            stop = min(self._segment_end, self._walk_pos + size)
             wanted.append(ByteRange(self._walk_pos, stop))
         return wanted
 
@@ -475,7 +486,8 @@ class MatroskaIndexParser(IndexParser):
             return None
         budget = self.probe_budget
         if budget is None:
-            budget = max(int((stop - self._first_cluster) * PROBE_SHARE), MIN_PROBE_BUDGET)
+            first = self.probe_window * ((1 << (self.probe_widenings + 1)) - 1)
+            budget = max(int((stop - self._first_cluster) * PROBE_SHARE), first)
         result = yield from probe_keyframes(
             self._reads,
             self._first_cluster,
@@ -485,13 +497,31 @@ class MatroskaIndexParser(IndexParser):
             window=self.probe_window,
             widenings=self.probe_widenings,
             budget=budget,
+            max_sample=self.limits.max_sample_bytes,
         )
+        self.probe_result = result
         self._index_ranges.extend(result.used)
         self._notes.append(
             f"{why}: keyframes of track {track.number} found by probing {result.probes} Clusters "
-            f"({len(result.found)} found, {result.failed} probes found none)"
+            f"({len(result.found)} found, {result.failed} probes found none; "
+            f"{result.asked_bytes} bytes asked of a {result.budget}-byte budget)"
         )
-        return probe_samples(result.found, track, info)
+        start = result.first
+        if start is None or not start.first or start.cluster != self._first_cluster:
+            start = None
+        samples, dropped = probe_samples(result.found, track, info, start)
+        if start is not None and not start.has_time:
+            self._notes.append(
+                f"track {track.number}: its first keyframe's Cluster and block timestamps add "
+                f"up to {start.timestamp} (negative): FFmpeg gives it no timestamp and starts "
+                "the stream at 0, as here"
+            )
+        if dropped:
+            self._notes.append(
+                f"{dropped} probed keyframes of track {track.number} dropped: their timestamps "
+                "are negative, and FFmpeg gives them none"
+            )
+        return samples
 
     def _clusters_end(self) -> int:
         """Where the Clusters end: the next element placed after them, else the Segment's end."""

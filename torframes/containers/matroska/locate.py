@@ -26,14 +26,20 @@ from torframes.errors import MalformedContainer
 __all__ = ["ClusterLocator", "KnownLocator", "MatroskaLocator"]
 
 #: First read at a Cluster whose block is not placed by the cue; it doubles
-#: on each further read, at most ``LOCATE_READS`` reads.
-LOCATE_WINDOW = 64 * 1024
-LOCATE_READS = 8
+#: on each further read, at most ``LOCATE_READS`` reads (16 MiB in all). The
+#: first read is small: a muxer puts the cued keyframe first in its Cluster,
+#: so its header is near, and a wider read would fetch pieces past the frame.
+LOCATE_WINDOW = 4 * 1024
+LOCATE_READS = 12
 
 #: Bytes read at the Cluster start and at the block when CueRelativePosition
-#: places it: the Cluster header and Timestamp; the block header.
-CLUSTER_HEAD = 256
-BLOCK_HEAD = 1024
+#: places it: the Cluster header, a CRC-32 and the Timestamp (38 octets at
+#: most); the block's element header and the 64 octets of its data
+#: :func:`.cluster.find_block` reads for the block header (lacing sizes
+#: beyond that are read through the window). No more: past them lie pieces
+#: the frame may not touch.
+CLUSTER_HEAD = 64
+BLOCK_HEAD = 80
 
 
 class ClusterLocator(SampleLocator):
@@ -63,6 +69,7 @@ class ClusterLocator(SampleLocator):
         self._reads = Reads(file_size, limits.max_index_bytes)
         self._limit = min(limit, file_size)
         self._delay = delay
+        self._max_sample = limits.max_sample_bytes
         self._window = Window(self._reads, window, max_reads, f"block in the Cluster at {cluster}")
         self._runner: Runner[Located] = Runner(self._run(), self._reads, "a Matroska Cluster")
 
@@ -93,6 +100,7 @@ class ClusterLocator(SampleLocator):
                 self.track,
                 target=self.target,
                 relative=self.relative,
+                max_sample=self._max_sample,
             )
         except WindowExhausted:
             found = None

@@ -130,17 +130,31 @@ def _delay_index(numbers: np.ndarray, track: np.ndarray) -> np.ndarray:
     return sorter[np.searchsorted(numbers, track, sorter=sorter)]
 
 
-def probe_samples(found: Sequence[FoundBlock], track: TrackEntry, info: Info) -> pd.DataFrame:
-    """One row per keyframe found by probing: exact ``offset``/``size``, ``sample`` NA."""
-    n = len(found)
+def probe_samples(
+    found: Sequence[FoundBlock], track: TrackEntry, info: Info, start: FoundBlock | None = None
+) -> tuple[pd.DataFrame, int]:
+    """One row per keyframe found by probing: exact ``offset``/``size``, ``sample`` NA.
+
+    Times are FFmpeg's: Cluster Timestamp plus the block's signed timestamp,
+    less CodecDelay. Where that sum is negative FFmpeg keeps no timestamp
+    (:attr:`FoundBlock.has_time`) and libavformat makes one up: the stream's
+    first packet starts it at 0, so ``start`` (the track's first block, if
+    it is a keyframe) gets pts 0; any other such keyframe gets a time only
+    FFmpeg's guessing from every earlier packet could give, and is left
+    out. Returns the table and how many keyframes were left out.
+    """
+    kept = [b for b in found if b.has_time or b is start]
+    n = len(kept)
     delay = codec_delay_ticks(track, info)
-    pts = np.fromiter((b.timestamp for b in found), dtype=np.int64, count=n) - delay
+    pts = np.fromiter(
+        (b.timestamp - delay if b.has_time else 0 for b in kept), dtype=np.int64, count=n
+    )
     order = np.argsort(pts, kind="stable")
-    offsets = np.fromiter((b.offset for b in found), dtype=np.int64, count=n)[order]
-    sizes = np.fromiter((b.size for b in found), dtype=np.int64, count=n)[order]
-    keyframes = np.fromiter((b.keyframe for b in found), dtype=bool, count=n)[order]
+    offsets = np.fromiter((b.offset for b in kept), dtype=np.int64, count=n)[order]
+    sizes = np.fromiter((b.size for b in kept), dtype=np.int64, count=n)[order]
+    keyframes = np.fromiter((b.keyframe for b in kept), dtype=bool, count=n)[order]
     pts = pts[order]
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {
             "track_id": np.full(n, track.number, dtype=np.int32),
             "sample": _na_ints(n),
@@ -154,6 +168,7 @@ def probe_samples(found: Sequence[FoundBlock], track: TrackEntry, info: Info) ->
             "chunk": _na_ints(n),
         }
     ).astype(SAMPLE_DTYPES)
+    return table, len(found) - n
 
 
 def tracks_table(
