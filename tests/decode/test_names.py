@@ -15,7 +15,9 @@ def test_negative_times_get_safe_names() -> None:
     # FFmpeg's times for B-frame pre-roll and frames an edit list moves before zero
     name = screenshot_name(INFOHASH, 0, -0.083, "jpeg")
     assert name == f"{INFOHASH}-f0-t-999999.917.jpg"
-    assert "/" not in name and "\\" not in name and not name.startswith("-")
+    assert "/" not in name
+    assert "\\" not in name
+    assert not name.startswith("-")
     assert time_label(-1.0) == "t-999999.000"
     assert time_label(-999999.999) == "t-000000.001"
     assert time_label(-1e9) == "t--1000000000.000"

@@ -42,7 +42,7 @@ def test_an_interrupted_write_leaves_no_partial(tmp_path: Path) -> None:
     class Interrupting(Image.Image):
         """A picture whose encoding is cut short by Ctrl-C, after some bytes are written."""
 
-        def save(self, fp, format=None, **params):  # type: ignore[no-untyped-def]  # noqa: A002
+        def save(self, fp, format=None, **params):  # type: ignore[no-untyped-def]
             fp.write(b"\xff\xd8 half a JPEG")
             raise KeyboardInterrupt
 
