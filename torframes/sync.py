@@ -16,9 +16,12 @@ Where the coroutine runs:
 
 - **No loop running in this thread** (a plain script): on one private event
   loop that lives as long as the process, so a ``Client`` made by one sync
-  call still works in the next. At exit the default client on it is closed
-  and the loop with it. Another thread calling while the private loop runs
-  hands its coroutine to that run, which keeps going until it is done.
+  call still works in the next. At exit (normal, by an exception or by
+  Ctrl-C) the loop is shut down as ``asyncio.run`` would: tasks still
+  pending are cancelled, the default client on it is closed (torrents
+  removed, temporary storage deleted), then the loop. Another thread
+  calling while the private loop runs hands its coroutine to that run,
+  which keeps going until it is done.
 - **A loop already running in this thread** (a Jupyter cell, a widget
   callback, sync code called from a coroutine): that loop is made re-entrant
   with ``nest_asyncio`` (``nest_asyncio2`` where installed, as ipykernel 7
@@ -30,7 +33,8 @@ Where the coroutine runs:
 Interrupting: in the main thread each run swaps in its own SIGINT handler for
 its duration. The first Ctrl-C (Jupyter's "interrupt kernel") cancels the
 coroutine, which lets it clean up (piece waits cancelled, tasks it started
-cancelled) and then raises :class:`KeyboardInterrupt`; a second Ctrl-C raises
+cancelled) and then raises :class:`KeyboardInterrupt` (also when the coroutine
+managed to finish first: a Ctrl-C is never swallowed); a second Ctrl-C raises
 at once. The handler that was there before is put back afterwards.
 """
 
