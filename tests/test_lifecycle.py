@@ -156,3 +156,33 @@ def test_ctrl_c_while_pieces_are_awaited_ends_cleanly(
     _assert_quiet(err, chained=style == "asyncio.run")
     assert not (tmp_path / "shots").exists() or not list((tmp_path / "shots").glob("*.part"))
     assert sorted(os.listdir(temp)) == []
+
+
+def test_a_jupyter_kernel_shut_down_leaves_no_temporary_folder(seed: Seed, tmp_path: Path) -> None:
+    """``await torframes.open`` in a kernel, then the front end's shutdown request."""
+    from jupyter_client.manager import KernelManager
+    from nbval.kernel import CURRENT_ENV_KERNEL_NAME, NbvalKernelspecManager
+
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    manager = KernelManager(
+        kernel_name=CURRENT_ENV_KERNEL_NAME,
+        kernel_spec_manager=NbvalKernelspecManager(),
+        shutdown_wait_time=CHILD_DEADLINE,  # a deadline for the kernel to exit by itself
+    )
+    manager.start_kernel(cwd=str(tmp_path), env={**os.environ, **CHILD_ENV, "TMPDIR": str(temp)})
+    client = manager.client()
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=CHILD_DEADLINE)
+        reply = client.execute_interactive(
+            f"import torframes\nvideo = await torframes.open({seed.magnet!r})",
+            timeout=CHILD_DEADLINE,
+        )
+        assert reply["content"]["status"] == "ok", reply["content"]
+        assert next(temp.iterdir()).name.startswith("torframes-")  # pieces are held there
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel()  # a shutdown request, as a front end sends
+    assert not manager.is_alive()
+    assert sorted(os.listdir(temp)) == []

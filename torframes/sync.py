@@ -279,7 +279,7 @@ class _InlineExecutor(concurrent.futures.ThreadPoolExecutor):
 
 @atexit.register
 def _close_private_loop() -> None:
-    """At exit: shut the private loop down as ``asyncio.run`` does, then close it.
+    """At exit: shut the private loop down as ``asyncio.run`` does; close other default clients.
 
     Tasks still pending (a coroutine interrupted by Ctrl-C may leave some)
     are cancelled and run to their end; then the loop's async generators are
@@ -289,21 +289,23 @@ def _close_private_loop() -> None:
     must not hide the reason the process is exiting.
     """
     loop = _private
-    if loop is None or loop.is_closed() or loop.is_running():
-        return
+    default = sys.modules.get("torframes.api.default")
     try:
-        loop.set_default_executor(_InlineExecutor())
-        _cancel_pending(loop)
-        default = sys.modules.get("torframes.api.default")
-        if default is not None:
-            loop.run_until_complete(default.close_default_client())
-        loop.run_until_complete(loop.shutdown_asyncgens())
+        try:
+            if loop is not None and not loop.is_closed() and not loop.is_running():
+                loop.set_default_executor(_InlineExecutor())
+                _cancel_pending(loop)
+                if default is not None:
+                    loop.run_until_complete(default.close_default_client())
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.close()
+        finally:
+            if default is not None:  # other loops' default clients (a Jupyter kernel's)
+                default.close_at_exit(_InlineExecutor())
     except KeyboardInterrupt:  # a second Ctrl-C while cleaning up: the user wants out
         pass
     except Exception:
         log.warning("torframes: cleaning up at exit failed", exc_info=True)
-    finally:
-        loop.close()
 
 
 def _cancel_pending(loop: asyncio.AbstractEventLoop) -> None:

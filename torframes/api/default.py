@@ -8,7 +8,10 @@ torrents removed, its temporary storage folder deleted) by
 - ``asyncio.run(main())`` (and :class:`asyncio.Runner`) closes it when
   ``main`` ends, whether it returned, raised or was interrupted by Ctrl-C;
 - the private loop of the sync facade (``torframes.open_sync``) closes it
-  when the process exits (:mod:`torframes.sync`).
+  when the process exits (:mod:`torframes.sync`);
+- any other loop's (a Jupyter kernel's) is closed at process exit by
+  :func:`close_at_exit`, or, if that loop was closed without shutting down
+  its async generators, at least has its temporary storage deleted.
 
 How: each default client is held by an async generator started on its loop.
 The loop keeps track of the async generators it runs and, when it shuts
@@ -21,6 +24,8 @@ they finish with the client still open.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import shutil
 import weakref
 from collections.abc import AsyncGenerator, Iterable
 from dataclasses import dataclass
@@ -88,3 +93,26 @@ async def close_default_client() -> None:
     default = _defaults.pop(asyncio.get_running_loop(), None)
     if default is not None:
         await default.keeper.aclose()
+
+
+def close_at_exit(executor: concurrent.futures.ThreadPoolExecutor) -> None:
+    """At interpreter exit: close the default clients their loops left open.
+
+    A loop that is neither running nor closed (a Jupyter kernel's, once the
+    kernel stops) runs :func:`close_default_client` once more, with
+    ``executor`` (one that runs calls inline: worker threads are gone at
+    exit) as its default executor. Whatever could not be closed so (its
+    loop already closed, or a second Ctrl-C) still has its temporary storage
+    folder deleted.
+    """
+    try:
+        for loop, default in list(_defaults.items()):
+            if default.client.closed or loop.is_running() or loop.is_closed():
+                continue
+            loop.set_default_executor(executor)
+            loop.run_until_complete(default.keeper.aclose())
+    finally:  # what could not be closed (a closed loop, a second Ctrl-C) loses its storage
+        for default in list(_defaults.values()):
+            client = default.client
+            if client.settings.storage_dir is None and client.storage_dir is not None:
+                shutil.rmtree(client.storage_dir, ignore_errors=True)
