@@ -34,6 +34,7 @@ CHILD_ENV = Settings.loopback(metadata_timeout=3600, piece_timeout=3600).to_envi
 SYNC_SCRIPT = """
     import sys
     import torframes
+    from torframes.sync import run_sync
 
     video = torframes.open_sync(sys.argv[1])          # the index's pieces are fetched to TMPDIR
     print("opened", len(video.keyframes), flush=True)
@@ -41,8 +42,13 @@ SYNC_SCRIPT = """
         raise RuntimeError("the script failed")
     if sys.argv[2] == "sigint":
         sys.stdin.readline()                          # the test takes the seed away meanwhile
-        print("waiting", flush=True)
-        video.save_sync(video.select(4), sys.argv[3])  # pieces that never come
+        picks = video.select(4)
+
+        async def save():
+            print("waiting", flush=True)              # from here on Ctrl-C cancels this run
+            await video.save(picks, sys.argv[3])      # pieces that never come
+
+        run_sync(save())
 """
 ASYNC_SCRIPT = """
     import asyncio
@@ -56,8 +62,9 @@ ASYNC_SCRIPT = """
             raise RuntimeError("the script failed")
         if sys.argv[2] == "sigint":
             await asyncio.to_thread(sys.stdin.readline)
+            picks = video.select(4)
             print("waiting", flush=True)
-            await video.save(video.select(4), sys.argv[3])
+            await video.save(picks, sys.argv[3])
 
     asyncio.run(main())
 """
