@@ -3,9 +3,10 @@
 One writer for :meth:`Video.save <torframes.api.video.Video.save>` and the
 batch service. The picture is encoded into a temporary file in the target's
 own folder (so the rename cannot cross file systems), optionally flushed to
-disk with ``fsync``, then moved over the target with :func:`os.replace`,
-which POSIX ``rename(2)`` and Windows ``MoveFileEx`` make atomic: a reader
-sees the old file or the new one, never part of one. If encoding or writing
+disk with ``fsync``, then moved over the target with :func:`os.replace`
+(POSIX ``rename(2)``, atomic: a reader sees the old file or the new one,
+never part of one; ``MoveFileEx`` with ``MOVEFILE_REPLACE_EXISTING`` on
+Windows). If encoding or writing
 fails the temporary file is deleted and any older file of that name is left
 as it was.
 """
