@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 from collections.abc import Iterator
@@ -105,7 +106,9 @@ def test_a_script_opens_fetches_and_exits_cleanly(magnet: str, tmp_path: Path) -
             """
         )
     )
-    env = {**os.environ, **LOOPBACK_ENV}
+    temp = tmp_path / "tmp"  # the child's temporary folder: its default client's storage
+    temp.mkdir()
+    env = {**os.environ, **LOOPBACK_ENV, "TMPDIR": str(temp)}
     done = subprocess.run(
         [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120
     )
@@ -113,6 +116,55 @@ def test_a_script_opens_fetches_and_exits_cleanly(magnet: str, tmp_path: Path) -
     assert done.stdout.split() == ["2", "384", "(200,", "112)"]
     assert "Task was destroyed" not in done.stderr
     assert "never retrieved" not in done.stderr
+    assert list(temp.iterdir()) == []  # storage deleted at exit
+
+
+def test_asyncio_run_closes_the_default_client_it_made(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``asyncio.run`` shutting its loop down closes that loop's default client."""
+    from torframes.api.default import default_client
+
+    for name, value in LOOPBACK_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+    async def main() -> Client:
+        client = await default_client()
+        assert await default_client() is client  # one per loop
+        assert client.storage_dir is not None
+        assert client.storage_dir.parent == tmp_path
+        return client
+
+    client = asyncio.run(main())
+    assert client.closed
+    assert list(tmp_path.iterdir()) == []
+
+    async def fails() -> None:
+        await default_client()
+        raise LookupError("the script failed")
+
+    with pytest.raises(LookupError):
+        asyncio.run(fails())
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_a_default_client_closed_by_hand_is_replaced(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from torframes.api.default import close_default_client, default_client
+
+    for name, value in LOOPBACK_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    first = await default_client()
+    await first.close()
+    second = await default_client()
+    assert second is not first
+    assert not second.closed
+    await close_default_client()
+    assert second.closed
+    assert list(tmp_path.iterdir()) == []
 
 
 # -- inside a running loop (what a Jupyter cell is) -----------------------------------------
@@ -166,6 +218,20 @@ def _forever(cleaned: list[str]) -> Any:
             cleaned.append("cleaned up")
 
     return wait_forever()
+
+
+def test_ctrl_c_is_not_lost_when_the_coroutine_finishes_first() -> None:
+    """Ctrl-C landing as the coroutine returns still interrupts (else the next call hangs)."""
+
+    async def interrupted_at_the_end() -> str:
+        signal.raise_signal(signal.SIGINT)  # the handler runs now; the cancel comes too late
+        return "finished"
+
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        run_sync(interrupted_at_the_end())
+    assert signal.getsignal(signal.SIGINT) is before
+    assert run_sync(asyncio.sleep(0, "still usable")) == "still usable"
 
 
 def test_ctrl_c_cancels_the_coroutine_in_a_script() -> None:

@@ -16,9 +16,12 @@ Where the coroutine runs:
 
 - **No loop running in this thread** (a plain script): on one private event
   loop that lives as long as the process, so a ``Client`` made by one sync
-  call still works in the next. At exit the default client on it is closed
-  and the loop with it. Another thread calling while the private loop runs
-  hands its coroutine to that run, which keeps going until it is done.
+  call still works in the next. At exit (normal, by an exception or by
+  Ctrl-C) the loop is shut down as ``asyncio.run`` would: tasks still
+  pending are cancelled, the default client on it is closed (torrents
+  removed, temporary storage deleted), then the loop. Another thread
+  calling while the private loop runs hands its coroutine to that run,
+  which keeps going until it is done.
 - **A loop already running in this thread** (a Jupyter cell, a widget
   callback, sync code called from a coroutine): that loop is made re-entrant
   with ``nest_asyncio`` (``nest_asyncio2`` where installed, as ipykernel 7
@@ -30,7 +33,8 @@ Where the coroutine runs:
 Interrupting: in the main thread each run swaps in its own SIGINT handler for
 its duration. The first Ctrl-C (Jupyter's "interrupt kernel") cancels the
 coroutine, which lets it clean up (piece waits cancelled, tasks it started
-cancelled) and then raises :class:`KeyboardInterrupt`; a second Ctrl-C raises
+cancelled) and then raises :class:`KeyboardInterrupt` (also when the coroutine
+managed to finish first: a Ctrl-C is never swallowed); a second Ctrl-C raises
 at once. The handler that was there before is put back afterwards.
 """
 
@@ -41,6 +45,7 @@ import atexit
 import concurrent.futures
 import contextlib
 import functools
+import logging
 import signal
 import sys
 import threading
@@ -53,6 +58,8 @@ if TYPE_CHECKING:
     from torframes.torrent.sources import Source
 
 __all__ = ["open_sync", "private_loop", "run_sync", "syncify"]
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -146,11 +153,15 @@ def _make_reentrant(loop: asyncio.AbstractEventLoop) -> None:
 
 
 def _run(loop: asyncio.AbstractEventLoop, coroutine: Awaitable[T]) -> T:
-    """``loop.run_until_complete``, with Ctrl-C turned into cancelling the coroutine."""
+    """``loop.run_until_complete``, with Ctrl-C turned into cancelling the coroutine.
+
+    A Ctrl-C is never lost: if the coroutine finished before the cancel
+    reached it, :class:`KeyboardInterrupt` is raised all the same.
+    """
     task = asyncio.ensure_future(coroutine, loop=loop)
     with _cancel_on_interrupt(loop, task) as interrupted:
         try:
-            return loop.run_until_complete(task)
+            result = loop.run_until_complete(task)
         except BaseException:
             if not task.done():  # a KeyboardInterrupt raised in the loop: let the task clean up
                 task.cancel()
@@ -159,6 +170,9 @@ def _run(loop: asyncio.AbstractEventLoop, coroutine: Awaitable[T]) -> T:
             if interrupted and task.cancelled():
                 raise KeyboardInterrupt from None
             raise
+    if interrupted:
+        raise KeyboardInterrupt
+    return result
 
 
 def _run_private(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -239,15 +253,75 @@ def _cancel_on_interrupt(
         signal.signal(signal.SIGINT, previous)
 
 
+class _InlineExecutor(concurrent.futures.ThreadPoolExecutor):
+    """Runs each call at once in the calling thread.
+
+    At interpreter exit, worker threads are gone: ``concurrent.futures``
+    stops its executors before ``atexit`` handlers run (and Python 3.12+
+    refuses new threads then), so ``asyncio.to_thread`` in a ``close()``
+    would fail with "cannot schedule new futures after shutdown". Blocking
+    the loop is harmless then: nothing else runs.
+    """
+
+    def submit(
+        self, fn: Callable[..., T], /, *args: Any, **kwargs: Any
+    ) -> concurrent.futures.Future[T]:
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as error:  # handed to whoever awaits the call
+            future.set_exception(error)
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        return None
+
+
 @atexit.register
 def _close_private_loop() -> None:
-    """At exit: close the private loop's default client (if any was made), then the loop."""
+    """At exit: shut the private loop down as ``asyncio.run`` does; close other default clients.
+
+    Tasks still pending (a coroutine interrupted by Ctrl-C may leave some)
+    are cancelled and run to their end; then the loop's async generators are
+    closed, which closes its default client (:mod:`torframes.api.default`):
+    torrents removed, temporary storage deleted. Blocking calls run inline
+    (:class:`_InlineExecutor`). Whatever fails is logged, not raised: it
+    must not hide the reason the process is exiting.
+    """
     loop = _private
-    if loop is None or loop.is_closed() or loop.is_running():
-        return
     default = sys.modules.get("torframes.api.default")
-    with contextlib.suppress(Exception):
-        if default is not None:
-            loop.run_until_complete(default.close_default_client())
-        loop.run_until_complete(loop.shutdown_asyncgens())
-    loop.close()
+    try:
+        try:
+            if loop is not None and not loop.is_closed() and not loop.is_running():
+                loop.set_default_executor(_InlineExecutor())
+                _cancel_pending(loop)
+                if default is not None:
+                    loop.run_until_complete(default.close_default_client())
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.close()
+        finally:
+            if default is not None:  # other loops' default clients (a Jupyter kernel's)
+                default.close_at_exit(_InlineExecutor())
+    except KeyboardInterrupt:  # a second Ctrl-C while cleaning up: the user wants out
+        pass
+    except Exception:
+        log.warning("torframes: cleaning up at exit failed", exc_info=True)
+
+
+def _cancel_pending(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel every task of ``loop`` and run them until they end (as ``asyncio.run`` does)."""
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    if not pending:
+        return
+    for task in pending:
+        task.cancel()
+    loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    for task in pending:
+        if not task.cancelled() and task.exception() is not None:
+            loop.call_exception_handler(
+                {
+                    "message": "unhandled exception in a task cancelled at exit",
+                    "exception": task.exception(),
+                    "task": task,
+                }
+            )

@@ -23,6 +23,7 @@ from torframes.api.stats import VideoStats
 from torframes.containers.base import ByteRange, DecoderConfig, IndexLimits, Located
 from torframes.decode.decoder import decode_sample, decode_until
 from torframes.decode.names import screenshot_name
+from torframes.decode.write import write_image
 from torframes.errors import DecodeError, NoVideoFile, TorframesError, UnsupportedCodec
 from torframes.plan.pieces import PieceGeometry, add_piece_columns, pieces_for_ranges
 from torframes.plan.select import select_keyframes
@@ -247,7 +248,7 @@ class Video:
         async for row, image in self.frames(rows, width=width, height=height, max_side=max_side):
             name = screenshot_name(self.torrent.infohash, self.file, float(row["time"]), fmt)
             target = directory / name
-            await asyncio.to_thread(_save_image, image, target, fmt, quality)
+            await asyncio.to_thread(write_image, image, target, fmt, quality)
             saved.append((row.name, str(target)))
             if progress is not None:
                 progress(1)
@@ -401,12 +402,6 @@ class Video:
         from torframes.widgets.reprs import video_html
 
         return video_html(self)
-
-
-def _save_image(image: Image.Image, target: Path, fmt: str, quality: int) -> None:
-    fmt = "jpeg" if fmt.lower() in ("jpg", "jpeg") else fmt.lower()
-    options: dict[str, Any] = {"quality": quality} if fmt in ("jpeg", "webp") else {}
-    image.save(target, format=fmt.upper(), **options)
 
 
 def _main_video_track(tracks: pd.DataFrame, *, infohash: str | None) -> int:

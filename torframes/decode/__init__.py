@@ -2,5 +2,6 @@
 
 from torframes.decode.decoder import decode_sample, resize_image
 from torframes.decode.names import screenshot_name
+from torframes.decode.write import write_image
 
-__all__ = ["decode_sample", "resize_image", "screenshot_name"]
+__all__ = ["decode_sample", "resize_image", "screenshot_name", "write_image"]

@@ -49,7 +49,6 @@ from torframes.settings import Settings
 
 if TYPE_CHECKING:
     import pandas as pd
-    from PIL import Image
 
     from torframes.api.video import Video
     from torframes.torrent.client import Client
@@ -576,6 +575,7 @@ class ScreenshotService:
 
     async def _frames(self, active: _Active, video: Video, picks: Any, output: Path) -> None:
         from torframes.decode.names import screenshot_name
+        from torframes.decode.write import write_image
 
         job, options = active.job, active.job.options
         total = len(picks)
@@ -586,7 +586,7 @@ class ScreenshotService:
                 time_s = float(row["time"])
                 name = screenshot_name(video.torrent.infohash, video.file, time_s, options.fmt)
                 target = output / name
-                await asyncio.to_thread(_write_image, image, target, options.fmt, options.quality)
+                await asyncio.to_thread(write_image, image, target, options.fmt, options.quality)
                 active.frames += 1
                 # Resume data now also flushes what libtorrent holds of this frame's pieces
                 # (its part file's index among them): a crash after this line loses none.
@@ -749,14 +749,6 @@ async def _within(coroutine: Any, timeout: float, what: str, infohash: str | Non
         if isinstance(error, TorframesError):
             raise
         raise PieceTimeout(f"{what} within {timeout:g} s", infohash=infohash) from None
-
-
-def _write_image(image: Image.Image, target: Path, fmt: str, quality: int) -> None:
-    """Write ``image`` whole or not at all (a temporary name, then a rename)."""
-    options: dict[str, Any] = {"quality": quality} if fmt in ("jpeg", "webp") else {}
-    partial = target.with_name(target.name + ".part")
-    image.save(partial, format=fmt.upper(), **options)
-    os.replace(partial, target)
 
 
 def _write_table(table: pd.DataFrame, target: Path, fmt: str) -> None:
