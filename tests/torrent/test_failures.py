@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import random
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,12 +17,14 @@ from torframes.errors import (
     MetadataTimeout,
     NoPeers,
     PermanentError,
+    PieceFailed,
     PieceTimeout,
     ReadTooLarge,
     RetryableError,
 )
 from torframes.settings import Settings
 from torframes.testing import LocalSwarm
+from torframes.torrent import client as client_module
 from torframes.torrent.client import Client
 
 pytestmark = pytest.mark.swarm
@@ -268,6 +271,21 @@ async def test_no_way_to_find_a_peer_fails_at_once_with_no_peers(swarm: LocalSwa
     assert seed.wait_uploaded(PIECE) == PIECE
 
 
+def test_command_line_exits_3_on_no_peers(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """NoPeers is retryable: the documented exit code 3, and the hint on stderr."""
+    from torframes.cli.main import main
+
+    for name, value in Settings.loopback(metadata_timeout=3600).to_environment().items():
+        monkeypatch.setenv(name, value)
+    infohash = random.Random("no-peers-cli").randbytes(20).hex()
+    assert main(["info", f"magnet:?xt=urn:btih:{infohash}", "-q"]) == 3
+    error = capsys.readouterr().err
+    assert "NoPeers" in error
+    assert "--peer HOST:PORT" in error
+
+
 async def test_no_peer_found_by_the_timeout_is_no_peers() -> None:
     """A tracker that never answers: no peer known at the timeout, so NoPeers."""
     infohash = random.Random("untracked").randbytes(20).hex()
@@ -300,3 +318,55 @@ async def test_a_read_longer_than_the_cap_fails_before_fetching(swarm: LocalSwar
         # exactly the cap is allowed
         assert await torrent.read("capped.bin", 1, 2 * PIECE) == data[1 : 2 * PIECE + 1]
     assert seed.wait_uploaded(3 * PIECE) == 3 * PIECE
+
+
+@contextlib.contextmanager
+def alerts_lost(client: Client) -> Iterator[None]:
+    """Alerts libtorrent posts meanwhile never reach the client: they are popped and dropped.
+
+    The client's alert pump stops watching its socket; on exit the queued
+    alerts are discarded and the pump watches again. The session is real:
+    this loses answers the way a full alert queue does.
+    """
+    pump, loop, session = client._pump, client._loop, client.session
+    assert pump is not None
+    assert loop is not None
+    assert session is not None
+    socket_fd = pump._read.fileno()
+    loop.remove_reader(socket_fd)
+    try:
+        yield
+    finally:
+        session.pop_alerts()
+        loop.add_reader(socket_fd, pump._pump)
+
+
+async def test_a_read_whose_answer_was_lost_is_issued_again(swarm: LocalSwarm) -> None:
+    """After a read of a held piece times out, the next read asks libtorrent again."""
+    data = contents("lost-read", 2 * PIECE)
+    seed = await swarm.aseed({"lost-read.bin": data}, piece_size=PIECE)
+    async with Client(Settings.loopback(piece_cache_bytes=0, piece_timeout=1)) as client:
+        torrent = await client.add(seed.magnet)
+        await torrent.fetch([1])
+        with alerts_lost(client), pytest.raises(PieceFailed, match="read back"):
+            await torrent.piece(1)
+        assert await torrent.piece(1) == data[PIECE:]
+    assert seed.wait_uploaded(PIECE) == PIECE
+
+
+async def test_unconfirmed_removals_are_not_kept(
+    swarm: LocalSwarm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A removal libtorrent's confirmation never reaches leaves no future behind."""
+    monkeypatch.setattr(client_module, "REMOVE_TIMEOUT", 0.2)
+    async with Client(Settings.loopback()) as client:
+        for key in ("unconfirmed-1", "unconfirmed-2"):
+            seed = await swarm.aseed({f"{key}.bin": contents(key, PIECE)}, piece_size=PIECE)
+            torrent = await client.add(seed.magnet)
+            await torrent.wait_metadata()
+            with alerts_lost(client):
+                await torrent.remove()
+            assert torrent.removed
+            assert not client._removing
+            await torrent.remove()  # a second call does not wait again
+        assert not client.torrents
