@@ -12,7 +12,7 @@ from torframes.errors import NoSuchFile, PieceFailed
 from torframes.settings import Settings
 from torframes.testing import LocalSwarm, Seed
 from torframes.torrent.client import Client
-from torframes.torrent.torrent import Torrent
+from torframes.torrent.torrent import MAX_HASH_FAILURES, Torrent
 
 pytestmark = pytest.mark.swarm
 
@@ -21,6 +21,15 @@ PIECE = 16 * 1024
 
 def contents(key: str, size: int) -> bytes:
     return random.Random(key).randbytes(size)
+
+
+async def until_connected(torrent: Torrent, peers: int, timeout: float = 10.0) -> None:
+    """Wait until ``torrent`` is connected to ``peers`` peers; fail after ``timeout`` s."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while torrent.handle.status().num_peers < peers:
+        assert loop.time() < deadline, f"not connected to {peers} peers after {timeout} s"
+        await asyncio.sleep(0.01)
 
 
 async def seeded(
@@ -210,3 +219,32 @@ async def test_reads_whose_answers_libtorrent_dropped_are_asked_again(swarm: Loc
             pieces = await asyncio.gather(*(torrent.piece(piece) for piece in range(32)))
             assert b"".join(pieces) == data
     assert seed.wait_uploaded(len(data)) == len(data)
+
+
+async def test_a_piece_corrupt_at_every_seeder_fails_after_max_hash_failures(
+    swarm: LocalSwarm,
+) -> None:
+    """Three seeders all serve piece 0 corrupt: libtorrent asks each in turn, then PieceFailed.
+
+    Each failure bans the seeder that sent the piece; while another is
+    connected the fetch goes on, and the third failure is final.
+    """
+    data = contents("all-corrupt", 2 * PIECE)
+    seeds = [await swarm.aseed({"all.bin": data}, piece_size=PIECE, corrupt_pieces=[0])]
+    async with (
+        LocalSwarm(host="127.0.0.2") as second,
+        LocalSwarm(host="127.0.0.3") as third,
+        Client(Settings.loopback(piece_timeout=30)) as client,
+    ):
+        for other in (second, third):
+            seeds.append(await other.aseed({"all.bin": data}, piece_size=PIECE, corrupt_pieces=[0]))
+        peers = [swarm.address, second.address, third.address]
+        torrent = await client.add(seeds[0].torrent_bytes, peers=peers)
+        await until_connected(torrent, 3)
+        with pytest.raises(
+            PieceFailed, match=f"piece 0 failed its hash check {MAX_HASH_FAILURES} times"
+        ):
+            await torrent.fetch([0])
+        assert torrent.stats.failed_bytes == MAX_HASH_FAILURES * PIECE
+        assert not torrent.have(0)
+        assert torrent.handle.piece_priority(0) == 0
