@@ -49,9 +49,9 @@ MAX_HASH_FAILURES = 3
 #: What to try when no peer is found, named by setting and command-line flag.
 _PEER_HINT = (
     "add a peer that has it (--peer HOST:PORT, peers=[(host, port)], or x.pe in the "
-    "magnet), a source with trackers, or enable the DHT (Settings(enable_dht=True), "
-    "TORFRAMES_ENABLE_DHT=1)"
+    "magnet) or a source with trackers"
 )
+_DHT_HINT = ", or enable the DHT (Settings(enable_dht=True), TORFRAMES_ENABLE_DHT=1)"
 
 _TOP_PRIORITY = 7
 _DONT_DOWNLOAD = 0
@@ -243,15 +243,20 @@ class Torrent:
             if status.list_peers == 0 and status.num_peers == 0:
                 raise NoPeers(
                     f"no peer found for the torrent within {timeout:g} s "
-                    f"({self._peer_summary()}); {_PEER_HINT}",
+                    f"({self._peer_summary()}); {self._peer_hint()}",
                     infohash=self.infohash,
                 )
         raise MetadataTimeout(
             f"no metadata within {timeout:g} s ({self._peer_summary()}); "
             f"raise the timeout (Settings(metadata_timeout=...), "
-            f"TORFRAMES_METADATA_TIMEOUT) or {_PEER_HINT}",
+            f"TORFRAMES_METADATA_TIMEOUT), or {self._peer_hint()}",
             infohash=self.infohash,
         )
+
+    def _peer_hint(self) -> str:
+        """What to try to find peers; the DHT only if it is off."""
+        dht_on = self._client.settings.to_libtorrent().get("enable_dht")
+        return _PEER_HINT + ("" if dht_on else _DHT_HINT)
 
     def _peer_sources(self) -> list[str]:
         """Where peers may come from: given peers, trackers, DHT, local discovery."""
@@ -272,7 +277,7 @@ class Torrent:
         if self._gone is None and not self._peer_sources() and self._handle.status().num_peers == 0:
             raise NoPeers(
                 f"cannot {doing}: no peer given, no tracker in the source, "
-                f"DHT and local service discovery off; {_PEER_HINT}",
+                f"DHT and local service discovery off; {self._peer_hint()}",
                 infohash=self.infohash,
             )
 
@@ -724,10 +729,12 @@ class Torrent:
         peer is left connected to send it again (waiting would only end in
         a timeout).
         """
+        if self._gone is not None:
+            return
         failures = self._hash_failures.get(piece, 0) + 1
         self._hash_failures[piece] = failures
         if failures < MAX_HASH_FAILURES:
-            if self._gone is not None or self._handle.status().num_peers > 0:
+            if self._handle.status().num_peers > 0:
                 return
             reason = "and no peer is left connected to send it again"
         else:
