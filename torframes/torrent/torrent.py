@@ -258,23 +258,18 @@ class Torrent:
         dht_on = self._client.settings.to_libtorrent().get("enable_dht")
         return _PEER_HINT + ("" if dht_on else _DHT_HINT)
 
-    def _peer_sources(self) -> list[str]:
-        """Where peers may come from: given peers, trackers, DHT, local discovery."""
-        sources = []
-        if self._peers:
-            sources.append("given peers")
-        if self._gone is None and self._handle.trackers():
-            sources.append("trackers")
+    def _can_find_peers(self) -> bool:
+        """True if a peer may come: given, connected, or from trackers, the DHT or LSD."""
+        if self._gone is not None or self._peers:
+            return True
         pack = self._client.settings.to_libtorrent()
-        if pack.get("enable_dht"):
-            sources.append("DHT")
-        if pack.get("enable_lsd"):
-            sources.append("local service discovery")
-        return sources
+        if pack.get("enable_dht") or pack.get("enable_lsd"):
+            return True
+        return bool(self._handle.trackers()) or self._handle.status().num_peers > 0
 
     def _check_peer_sources(self, doing: str) -> None:
         """Raise :class:`NoPeers` at once when no peer can ever be found (nothing to wait for)."""
-        if self._gone is None and not self._peer_sources() and self._handle.status().num_peers == 0:
+        if not self._can_find_peers():
             raise NoPeers(
                 f"cannot {doing}: no peer given, no tracker in the source, "
                 f"DHT and local service discovery off; {self._peer_hint()}",
