@@ -32,7 +32,7 @@ _EXPORTS: dict[str, str] = {
 _ERRORS = [
     "TorframesError", "RetryableError", "PermanentError", "SettingsError", "ClientClosed",
     "TorrentError", "BadSource", "NoSuchFile", "NoVideoFile", "MetadataTimeout", "NoPeers",
-    "PieceTimeout", "PieceFailed", "StorageBudgetExceeded", "ContainerError",
+    "PieceTimeout", "PieceFailed", "ReadTooLarge", "StorageBudgetExceeded", "ContainerError",
     "MalformedContainer", "TruncatedContainer", "IndexTooLarge", "UnsupportedContainer",
     "DecodeError", "UnsupportedCodec",
 ]  # fmt: skip

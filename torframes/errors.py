@@ -14,9 +14,10 @@ up); a :class:`PermanentError` will fail again on the same input::
     │   ├── NoSuchFile                     (permanent)  no such file in the torrent
     │   ├── NoVideoFile                    (permanent)  the torrent holds no video file
     │   ├── MetadataTimeout                (retryable)  no metadata in time (also a TimeoutError)
-    │   ├── NoPeers                        (retryable)  no peer could be reached
+    │   ├── NoPeers                        (retryable)  no way to find a peer, or none found
     │   ├── PieceTimeout                   (retryable)  pieces not in time (also a TimeoutError)
     │   ├── PieceFailed                    (retryable)  a piece failed its hash check or read
+    │   ├── ReadTooLarge                   (permanent)  a read longer than max_read_bytes
     │   └── StorageBudgetExceeded          (retryable)  temporary piece storage is over its budget
     ├── ContainerError                     (permanent)
     │   ├── MalformedContainer                         the bytes break the container's rules
@@ -46,6 +47,7 @@ __all__ = [
     "PermanentError",
     "PieceFailed",
     "PieceTimeout",
+    "ReadTooLarge",
     "RetryableError",
     "SettingsError",
     "StorageBudgetExceeded",
@@ -140,7 +142,10 @@ class MetadataTimeout(TorrentError, RetryableError, TimeoutError):
 
 
 class NoPeers(TorrentError, RetryableError):
-    """No peer could be reached for this torrent."""
+    """No peer can be found for this torrent: none given and no way to look, or none found.
+
+    Retryable: a peer may be given, or may announce itself, later.
+    """
 
 
 class PieceTimeout(TorrentError, RetryableError, TimeoutError):
@@ -153,6 +158,10 @@ class PieceTimeout(TorrentError, RetryableError, TimeoutError):
 
 class PieceFailed(TorrentError, RetryableError):
     """A piece failed its hash check or could not be read back from storage."""
+
+
+class ReadTooLarge(TorrentError, PermanentError):
+    """A read asked for more bytes than ``Settings.max_read_bytes`` lets one read hold."""
 
 
 class StorageBudgetExceeded(TorrentError, RetryableError):

@@ -287,6 +287,16 @@ class Settings(BaseSettings):
         64 * MiB, ge=0, description="In-memory cache of read-back piece bytes (LRU), in bytes."
     )
 
+    # -- torrent layer: bounds (h-torrent) -----------------------------------------
+    max_read_bytes: int = Field(
+        256 * MiB,
+        ge=1,
+        description=(
+            "Longest byte range one Torrent.read may return (its pieces are joined in "
+            "memory), bytes; keep it at least max_index_bytes."
+        ),
+    )
+
     # -- container index ------------------------------------------------------
     max_index_bytes: int = Field(
         64 * MiB, ge=4096, description="Largest index (MP4 moov, Matroska Cues) accepted, bytes."

@@ -78,6 +78,8 @@ class Seed:
     layout: FileLayout = field(repr=False)
     #: Folder the seeded files live in.
     save_path: Path = field(repr=False)
+    #: Pieces whose stored bytes were flipped after checking (see ``LocalSwarm.seed``).
+    corrupt_pieces: frozenset[int] = field(default=frozenset())
     _final_upload: int | None = field(default=None, repr=False)
 
     @property
@@ -254,6 +256,7 @@ class LocalSwarm:
         version: Version = "v1",
         name: str | None = None,
         pad_files: bool = False,
+        corrupt_pieces: Iterable[int] = (),
     ) -> Seed:
         """Make a torrent of ``files`` and seed it; returns once it is seeding.
 
@@ -269,6 +272,15 @@ class LocalSwarm:
         (v2 and hybrid align files to pieces with pad files; ``pad_files=True``
         does the same for v1). Seeding the same content twice returns the
         same :class:`Seed`.
+
+        ``corrupt_pieces``: pieces to serve corrupt, for hash-failure tests.
+        The torrent's hashes come from the good files; the torrent is added
+        without seed mode (libtorrent checks the files in full, finding every
+        piece good), then the first byte of each of these pieces is flipped
+        in the seeded copy, so the seeder sends bytes that fail the
+        leecher's hash check. (In seed mode libtorrent would check each piece
+        before its first upload and refuse to send a corrupt one.) A torrent
+        is seeded corrupt or not, never both, in one swarm.
         """
         import libtorrent
 
@@ -286,6 +298,7 @@ class LocalSwarm:
         }.get(version)
         if flags is None:
             raise ValueError(f"version is 'v1', 'v2' or 'hybrid', not {version!r}")
+        corrupt = frozenset(corrupt_pieces)
         with self._lock:
             session = self._live()
             assert self._root is not None
@@ -304,15 +317,29 @@ class LocalSwarm:
             info = params.ti
             v1, v2 = hex_hashes(info.info_hashes())
             infohash = v1 or v2 or ""
+            if corrupt and not corrupt <= set(range(info.num_pieces())):
+                shutil.rmtree(folder, ignore_errors=True)
+                raise ValueError(
+                    f"corrupt_pieces {sorted(corrupt)} not all in 0..{info.num_pieces() - 1}"
+                )
             if infohash in self._seeds:
                 shutil.rmtree(folder, ignore_errors=True)
-                return self._seeds[infohash]
+                known = self._seeds[infohash]
+                if known.corrupt_pieces != corrupt:
+                    raise ValueError(
+                        f"torrent {infohash} is already seeded with corrupt pieces "
+                        f"{sorted(known.corrupt_pieces)}; use another LocalSwarm"
+                    )
+                return known
             params.save_path = os.fspath(folder)
-            params.flags |= libtorrent.torrent_flags.seed_mode
+            if not corrupt:
+                params.flags |= libtorrent.torrent_flags.seed_mode
             params.flags &= ~libtorrent.torrent_flags.auto_managed
             params.flags &= ~libtorrent.torrent_flags.paused
             handle = session.add_torrent(params)
             self._wait_seeding(handle)
+            for piece in sorted(corrupt):
+                _flip_first_byte(info, piece, folder)
             magnet = f"{libtorrent.make_magnet_uri(info)}&x.pe={self._peer_address()}"
             seed = Seed(
                 swarm=self,
@@ -325,6 +352,7 @@ class LocalSwarm:
                 magnet=magnet,
                 layout=FileLayout.from_torrent_info(info),
                 save_path=folder,
+                corrupt_pieces=corrupt,
             )
             self._seeds[infohash] = seed
             return seed
@@ -337,10 +365,17 @@ class LocalSwarm:
         version: Version = "v1",
         name: str | None = None,
         pad_files: bool = False,
+        corrupt_pieces: Iterable[int] = (),
     ) -> Seed:
         """:meth:`seed` in a worker thread, for async code."""
         return await asyncio.to_thread(
-            self.seed, files, piece_size=piece_size, version=version, name=name, pad_files=pad_files
+            self.seed,
+            files,
+            piece_size=piece_size,
+            version=version,
+            name=name,
+            pad_files=pad_files,
+            corrupt_pieces=corrupt_pieces,
         )
 
     def remove(self, seed: Seed) -> None:
@@ -388,6 +423,24 @@ class LocalSwarm:
             if remaining <= 0:
                 raise RuntimeError(f"the seeder is still {status.state} after {self._timeout} s")
             self._wait_for_alert(remaining)
+
+
+def _flip_first_byte(info: libtorrent.torrent_info, piece: int, folder: Path) -> None:
+    """Invert the first byte of ``piece`` in the seeded copy under ``folder``.
+
+    A linked file is replaced by a copy first, so the caller's file stays intact.
+    """
+    where = info.map_block(piece, 0, 1)[0]  # a piece never starts inside a pad file
+    path = folder / info.layout().file_path(where.file_index)
+    if path.is_symlink():
+        source = path.resolve()
+        path.unlink()
+        shutil.copyfile(source, path)
+    with path.open("r+b") as stored:
+        stored.seek(where.offset)
+        byte = stored.read(1)[0]
+        stored.seek(where.offset)
+        stored.write(bytes([byte ^ 0xFF]))
 
 
 def _place_files(files: Files, name: str | None, folder: Path) -> list[tuple[str, int]]:

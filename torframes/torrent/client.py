@@ -424,7 +424,12 @@ class Client:
         self._session.remove_torrent(torrent.handle, options)
         done, _ = await asyncio.wait({future}, timeout=REMOVE_TIMEOUT)
         if not done:
+            # Stop waiting for good: a confirmation that never comes must not
+            # keep its future (one per removal) for the client's lifetime.
             log.warning("libtorrent did not confirm removing %s", torrent.infohash)
+            if self._removing.get(torrent.infohash) is future:
+                del self._removing[torrent.infohash]
+            _resolve(future, None)
         if delete_files:
             await asyncio.to_thread(shutil.rmtree, torrent.save_path, ignore_errors=True)
 

@@ -19,8 +19,10 @@ from typing import TYPE_CHECKING, Any
 from torframes.errors import (
     ClientClosed,
     MetadataTimeout,
+    NoPeers,
     PieceFailed,
     PieceTimeout,
+    ReadTooLarge,
     TorframesError,
     TorrentError,
 )
@@ -40,8 +42,16 @@ __all__ = ["MAX_HASH_FAILURES", "Peer", "Torrent"]
 #: A peer address: (host, port).
 Peer = tuple[str, int]
 
-#: A piece failing its hash check this many times in a row raises PieceFailed.
+#: A piece failing its hash check this many times in a row raises PieceFailed
+#: (at once if no peer is left connected to send it again).
 MAX_HASH_FAILURES = 3
+
+#: What to try when no peer is found, named by setting and command-line flag.
+_PEER_HINT = (
+    "add a peer that has it (--peer HOST:PORT, peers=[(host, port)], or x.pe in the "
+    "magnet) or a source with trackers"
+)
+_DHT_HINT = ", or enable the DHT (Settings(enable_dht=True), TORFRAMES_ENABLE_DHT=1)"
 
 _TOP_PRIORITY = 7
 _DONT_DOWNLOAD = 0
@@ -213,20 +223,58 @@ class Torrent:
         """Wait until the metadata is known (at once for a ``.torrent`` source).
 
         ``timeout`` defaults to ``settings.metadata_timeout``. Raises
-        :class:`MetadataTimeout`, or :class:`ClientClosed` if the client closes.
+        :class:`NoPeers` at once when there is no way to find a peer (none
+        given, no tracker, DHT and local discovery off), and at the timeout
+        when no peer was found; :class:`MetadataTimeout` when peers were known
+        but none sent the metadata; :class:`ClientClosed` if the client closes.
         """
         if self._layout is not None:
             return
         self._check_alive()
+        self._check_peer_sources("wait for its metadata")
         if timeout is None:
             timeout = self._client.settings.metadata_timeout
         done, _ = await asyncio.wait({self._metadata}, timeout=timeout)
-        if not done:
-            raise MetadataTimeout(
-                f"no metadata within {timeout:g} s ({self._peer_summary()})",
+        if done:
+            self._metadata.result()
+            return
+        if self._gone is None and not self._peers:
+            status = self._handle.status()
+            if status.list_peers == 0 and status.num_peers == 0:
+                raise NoPeers(
+                    f"no peer found for the torrent within {timeout:g} s "
+                    f"({self._peer_summary()}); {self._peer_hint()}",
+                    infohash=self.infohash,
+                )
+        raise MetadataTimeout(
+            f"no metadata within {timeout:g} s ({self._peer_summary()}); "
+            f"raise the timeout (Settings(metadata_timeout=...), "
+            f"TORFRAMES_METADATA_TIMEOUT), or {self._peer_hint()}",
+            infohash=self.infohash,
+        )
+
+    def _peer_hint(self) -> str:
+        """What to try to find peers; the DHT only if it is off."""
+        dht_on = self._client.settings.to_libtorrent().get("enable_dht")
+        return _PEER_HINT + ("" if dht_on else _DHT_HINT)
+
+    def _can_find_peers(self) -> bool:
+        """True if a peer may come: given, connected, or from trackers, the DHT or LSD."""
+        if self._gone is not None or self._peers:
+            return True
+        pack = self._client.settings.to_libtorrent()
+        if pack.get("enable_dht") or pack.get("enable_lsd"):
+            return True
+        return bool(self._handle.trackers()) or self._handle.status().num_peers > 0
+
+    def _check_peer_sources(self, doing: str) -> None:
+        """Raise :class:`NoPeers` at once when no peer can ever be found (nothing to wait for)."""
+        if not self._can_find_peers():
+            raise NoPeers(
+                f"cannot {doing}: no peer given, no tracker in the source, "
+                f"DHT and local service discovery off; {self._peer_hint()}",
                 infohash=self.infohash,
             )
-        self._metadata.result()
 
     def _peer_summary(self) -> str:
         given = f"{len(self._peers)} peer(s) given"
@@ -368,13 +416,23 @@ class Torrent:
 
         Fetches only the pieces covering the range, in one round. Raises
         :class:`NoSuchFile`, :class:`ValueError` for a range outside the file,
-        and whatever :meth:`fetch` raises.
+        :class:`ReadTooLarge` for a range longer than ``settings.max_read_bytes``
+        (checked before anything is fetched: the covering pieces are joined
+        in memory), and whatever :meth:`fetch` raises.
         """
         await self.wait_metadata()
         entry = self._entry(file)
         offset = self._byte_range(entry, start, length)
         if length == 0:
             return b""
+        limit = self._client.settings.max_read_bytes
+        if length > limit:
+            raise ReadTooLarge(
+                f"a read of {length} bytes is longer than max_read_bytes ({limit}); "
+                "read in smaller ranges or raise Settings(max_read_bytes=...)",
+                infohash=self.infohash,
+                file=entry.path,
+            )
         covering = piece_range(offset, length, self.layout.piece_length)
         try:
             await self.fetch(covering, timeout)
@@ -396,7 +454,10 @@ class Torrent:
         self._check_alive()
         waits: dict[int, asyncio.Future[None]] = {}
         new: list[int] = []
-        for piece in self._check_pieces(pieces):
+        wanted = self._check_pieces(pieces)
+        if not set(wanted) <= self._held:
+            self._check_peer_sources("fetch pieces")
+        for piece in wanted:
             if piece in self._held:
                 continue
             future = self._fetching.get(piece)
@@ -478,10 +539,15 @@ class Torrent:
         timeout = self._client.settings.piece_timeout
         done, _ = await asyncio.wait({future}, timeout=timeout)
         if not done:
-            raise PieceFailed(
+            # The answer is late or lost: forget this read, so the next caller
+            # issues a new read_piece instead of waiting on this one forever.
+            error = PieceFailed(
                 f"piece {piece} could not be read back from storage within {timeout:g} s",
                 infohash=self.infohash,
             )
+            if self._reading.get(piece) is future:
+                del self._reading[piece]
+            _fail(future, error)
         return future.result()
 
     def _connect_peers(self) -> None:
@@ -649,17 +715,32 @@ class Torrent:
             _resolve(future, None)
 
     def _on_hash_failed(self, piece: int) -> None:
+        """A piece failed its hash check (``hash_failed_alert``, BEP 3 piece hashes).
+
+        libtorrent asks for the piece again by itself, from peers it still
+        trusts; a peer that alone sent a corrupt piece is banned and
+        disconnected before this alert is handled. So the piece fails for
+        good after :data:`MAX_HASH_FAILURES` failures, or at once when no
+        peer is left connected to send it again (waiting would only end in
+        a timeout).
+        """
+        if self._gone is not None:
+            return
         failures = self._hash_failures.get(piece, 0) + 1
         self._hash_failures[piece] = failures
         if failures < MAX_HASH_FAILURES:
-            return  # libtorrent asks for the piece again by itself
+            if self._handle.status().num_peers > 0:
+                return
+            reason = "and no peer is left connected to send it again"
+        else:
+            reason = f"{failures} times"
         self._handle.prioritize_pieces([(piece, _DONT_DOWNLOAD)])
         future = self._fetching.pop(piece, None)
         if future is not None:
             _fail(
                 future,
                 PieceFailed(
-                    f"piece {piece} failed its hash check {failures} times",
+                    f"piece {piece} failed its hash check {reason}",
                     infohash=self.infohash,
                 ),
             )
@@ -733,9 +814,16 @@ class Torrent:
                 self._held.add(piece)
 
     def _resync(self) -> None:
-        """Catch up after libtorrent dropped alerts (its queue was full)."""
+        """Catch up after libtorrent dropped alerts (its queue was full).
+
+        Reads still waiting for their ``read_piece_alert`` are issued again:
+        the answer may be among the dropped alerts (a second answer to the
+        same read is harmless).
+        """
         if self._gone is not None:
             return
+        for piece in self._reading:
+            self._handle.read_piece(piece)
         if self._layout is None:
             if self._handle.status().has_metadata:
                 self._on_metadata()
