@@ -28,6 +28,7 @@ from torframes.errors import (
     RetryableError,
     TorframesError,
 )
+from torframes.plural import plural
 
 __all__ = ["EXIT_CODES", "main"]
 
@@ -178,7 +179,7 @@ async def _run(args: argparse.Namespace) -> int:
     async with Client(Settings()) as client:
         _say(args, "fetching metadata and the video's index…")
         video = await open_video(client, args.source, file=args.file, peers=args.peer)
-        _say(args, f"{video.torrent.name}: index in {len(video.probe.rounds)} rounds")
+        _say(args, f"{video.torrent.name}: index in {plural(len(video.probe.rounds), 'round')}")
         if args.command == "info":
             _print_info(video)
         elif args.command == "keyframes":
