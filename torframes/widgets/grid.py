@@ -45,10 +45,11 @@ __all__ = ["STATUSES", "ThumbnailGrid", "Tile"]
 STATUSES = ("waiting", "loaded", "failed", "stopped")
 _TILE_STYLE = {"waiting": "", "loaded": "", "failed": "danger", "stopped": "warning"}
 #: Grid gap and a caption's width allowance: pixels per character at the widgets'
-#: 13 px font (digits are the widest common glyphs, 0.64 em), plus the button's padding.
+#: 13 px font (digits, most of a caption, are about 0.55 em in common UI fonts), plus
+#: the button's padding. The browser test checks that no caption is cut at this estimate.
 _GAP = 6
-_CAPTION_EM = 0.64 * 13
-_CAPTION_PADDING = 28
+_CAPTION_EM = 0.56 * 13
+_CAPTION_PADDING = 24
 
 
 def caption(row: pd.Series) -> str:
@@ -147,7 +148,7 @@ class ThumbnailGrid(widgets.VBox):
         self.box = widgets.GridBox(
             self.tiles,
             layout=widgets.Layout(
-                grid_template_columns=f"repeat(auto-fill, minmax(min({cell}px, 100%), 1fr))",
+                grid_template_columns=f"repeat(auto-fill, min({cell}px, 100%))",
                 grid_gap=f"{_GAP}px",
                 max_width=f"{columns * cell + (columns - 1) * _GAP}px",
             ),
