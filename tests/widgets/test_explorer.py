@@ -152,3 +152,14 @@ async def test_the_views_follow_pieces_fetched_elsewhere(video: Video) -> None:
         explorer.keyframes, end=explorer.end, span=(20.0, 50.0), picks=explorer.selected.index
     )
     assert strip.tobytes() == expected.tobytes()
+
+
+async def test_a_closed_explorer_stops_following_and_stops_its_grid(video: Video) -> None:
+    explorer = video.explore(n=2)
+    explorer.show_button.click()
+    assert explorer.grid is not None
+    assert len(video.torrent._piece_listeners) == 1  # the explorer's (its map does not follow)
+    explorer.close()
+    assert video.torrent._piece_listeners == []
+    table = await explorer.grid.wait()
+    assert "waiting" not in set(table["status"])
