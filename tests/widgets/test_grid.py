@@ -10,7 +10,9 @@ import pytest
 from PIL import Image
 
 from torframes.api.video import Video
+from torframes.settings import Settings
 from torframes.testing import read_frame_index
+from torframes.torrent.client import Client
 from torframes.widgets.grid import ThumbnailGrid
 from torframes.widgets.images import encode, placeholder
 
@@ -168,7 +170,17 @@ async def test_a_failing_row_is_marked_and_the_others_load(video: Video) -> None
     assert table.loc[broken, "error"].startswith("ValueError: bytes")
     assert grid.tiles[1].button.button_style == "danger"
     assert grid.progress.bar_style == "danger"
-    assert "1 failed" in grid.status.value
+    assert "1 failed (ValueError: bytes" in grid.status.value
+
+
+async def test_a_closed_client_is_said_once_in_the_status_line(magnet: str) -> None:
+    async with Client(Settings.loopback()) as client:
+        video = await client.open(magnet)
+        await client.close()  # what notebook 03's last cell used to do
+        grid = video.grid(3)
+        table = await grid.wait()
+    assert list(table["status"]) == ["failed"] * 3
+    assert "3 failed (ClientClosed: the client" in grid.status.value
 
 
 async def test_text_repr_is_stable(video: Video) -> None:

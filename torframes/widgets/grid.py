@@ -333,7 +333,9 @@ class ThumbnailGrid(widgets.VBox):
         fetched = max(0, self.video.torrent.stats.bytes_fetched - self._fetched_before)
         parts = [f"{counts['loaded']} of {total} shown", f"{fetched / 1024:,.1f} KiB fetched"]
         if counts["failed"]:
-            parts.append(f"{counts['failed']} failed")
+            # Why, once: the first error (often the same for all, e.g. a closed client).
+            first = next(iter(self._errors.values()))
+            parts.append(f"{counts['failed']} failed ({escape(first)})")
         if counts["stopped"]:
             parts.append(f"{counts['stopped']} stopped")
         self.status.value = " · ".join(parts)
