@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 
@@ -26,3 +28,16 @@ async def video(magnet: str) -> AsyncIterator[Video]:
     """The sample, opened by a fresh client: only the index probe's pieces are held."""
     async with Client(Settings.loopback(metadata_timeout=20, piece_timeout=20)) as client:
         yield await client.open(magnet)
+
+
+async def until(widget: Any, predicate: Callable[[], bool], timeout: float = 20.0) -> None:
+    """Wait until ``predicate()`` holds, re-checked each time ``widget``'s value changes."""
+    changed = asyncio.Event()
+    widget.observe(lambda _change: changed.set(), names="value")
+
+    async def watch() -> None:
+        while not predicate():
+            await changed.wait()
+            changed.clear()
+
+    await asyncio.wait_for(watch(), timeout)

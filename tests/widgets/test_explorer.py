@@ -13,6 +13,8 @@ from torframes.testing import read_frame_index
 from torframes.widgets.explorer import CHEAP, COSTLY, KeyframeExplorer, timeline_strip
 from torframes.widgets.piecemap import COLORS
 
+from .conftest import until
+
 pytestmark = pytest.mark.swarm
 
 
@@ -130,3 +132,34 @@ async def test_cost_counts_distinct_pieces_not_held(video: Video) -> None:
     assert f"needing {len(needed)} more pieces ({len(needed) * 65536:,} bytes)" in (
         explorer.summary.value
     )
+
+
+async def test_the_views_follow_pieces_fetched_elsewhere(video: Video) -> None:
+    """Another grid fetches the selection: the summary, strip and piece map follow by themselves."""
+    explorer = video.explore(n=3, span=(20.0, 50.0))
+    wanted = explorer.selected
+    assert not wanted["cheap"].any()
+    before = explorer.piece_map.caption.value
+    other = video.grid(wanted)  # not the explorer's own grid
+    await other.wait()
+    await until(explorer.summary, lambda: "needing 0 more pieces" in explorer.summary.value)
+    assert explorer.selected["cheap"].all()
+    held = len(video.torrent.held_pieces())
+    assert explorer.piece_map.caption.value != before
+    assert explorer.piece_map.caption.value.startswith(f"<small>{held} of 65 pieces fetched")
+    strip = Image.open(io.BytesIO(explorer.timeline.value)).convert("RGB")
+    expected = timeline_strip(
+        explorer.keyframes, end=explorer.end, span=(20.0, 50.0), picks=explorer.selected.index
+    )
+    assert strip.tobytes() == expected.tobytes()
+
+
+async def test_a_closed_explorer_stops_following_and_stops_its_grid(video: Video) -> None:
+    explorer = video.explore(n=2)
+    explorer.show_button.click()
+    assert explorer.grid is not None
+    assert len(video.torrent._piece_listeners) == 1  # the explorer's (its map does not follow)
+    explorer.close()
+    assert video.torrent._piece_listeners == []
+    table = await explorer.grid.wait()
+    assert "waiting" not in set(table["status"])

@@ -10,9 +10,11 @@ import pytest
 from PIL import Image
 
 from torframes.api.video import Video
+from torframes.settings import Settings
 from torframes.testing import read_frame_index
+from torframes.torrent.client import Client
 from torframes.widgets.grid import ThumbnailGrid
-from torframes.widgets.images import placeholder
+from torframes.widgets.images import encode, placeholder
 
 pytestmark = pytest.mark.swarm
 
@@ -100,20 +102,30 @@ async def test_stop_cancels_what_has_not_arrived_and_start_resumes(video: Video)
             grid.stop_button.click()  # the Stop button
 
     grid.on_frame = stop_after_first
+    assert grid.resume_button.disabled
     grid.start()
     table = await grid.wait()
     assert grid.task.cancelled()
     statuses = table["status"].value_counts().to_dict()
     assert statuses.get("waiting", 0) == 0
     assert statuses.get("stopped", 0) >= 1
-    assert 1 <= statuses.get("loaded", 0) < len(rows)
+    loaded = statuses.get("loaded", 0)
+    assert 1 <= loaded < len(rows)
+    # The bar counts the frames shown, not those given up: it does not fill on Stop.
+    assert grid.progress.value == loaded
     assert grid.progress.bar_style == "warning"
+    assert f"{loaded} of {len(rows)} shown" in grid.status.value
     assert "stopped" in grid.status.value
+    assert grid.stop_button.disabled
+    assert not grid.resume_button.disabled
 
     grid.on_frame = None
-    grid.start()
+    grid.resume_button.click()  # the Resume button
+    assert grid.resume_button.disabled
     table = await grid.wait()
     assert list(table["status"]) == ["loaded"] * len(rows)
+    assert grid.progress.value == len(rows)
+    assert grid.resume_button.disabled
     assert all(read_frame_index(grid.images[k]) == frame_number(r) for k, r in rows.iterrows())
 
 
@@ -123,6 +135,29 @@ async def test_stop_before_anything_ran(video: Video) -> None:
     table = await grid.wait()
     assert list(table["status"]) == ["stopped"] * 5
     assert grid.images == {}
+    assert grid.progress.value == 0
+
+
+async def test_a_stopped_tile_fills_in_once_its_large_frame_is_fetched(video: Video) -> None:
+    grid = video.grid(3)
+    grid.stop()
+    await grid.wait()
+    label = grid.rows.index[1]
+    tile = grid.tiles[1]
+    assert tile.image.value == placeholder((240, 135))
+    grid.tiles[1].button.click()
+    await grid.detail_task
+    assert read_frame_index(Image.open(io.BytesIO(grid.detail_image.value))) == frame_number(
+        grid.rows.loc[label]
+    )
+    assert list(grid.table["status"]) == ["stopped", "loaded", "stopped"]
+    assert tile.image.value == encode(grid.images[label], "jpeg")
+    assert read_frame_index(grid.images[label]) == frame_number(grid.rows.loc[label])
+    assert grid.images[label].size == (240, 135)
+    assert tile.button.button_style == ""
+    assert grid.progress.value == 1
+    assert "1 of 3 shown" in grid.status.value
+    assert not grid.resume_button.disabled  # two are still stopped
 
 
 async def test_a_failing_row_is_marked_and_the_others_load(video: Video) -> None:
@@ -135,7 +170,17 @@ async def test_a_failing_row_is_marked_and_the_others_load(video: Video) -> None
     assert table.loc[broken, "error"].startswith("ValueError: bytes")
     assert grid.tiles[1].button.button_style == "danger"
     assert grid.progress.bar_style == "danger"
-    assert "1 failed" in grid.status.value
+    assert "1 failed (ValueError: bytes" in grid.status.value
+
+
+async def test_a_closed_client_is_said_once_in_the_status_line(magnet: str) -> None:
+    async with Client(Settings.loopback()) as client:
+        video = await client.open(magnet)
+        await client.close()  # what notebook 03's last cell used to do
+        grid = video.grid(3)
+        table = await grid.wait()
+    assert list(table["status"]) == ["failed"] * 3
+    assert "3 failed (ClientClosed: the client" in grid.status.value
 
 
 async def test_text_repr_is_stable(video: Video) -> None:
@@ -146,11 +191,17 @@ async def test_text_repr_is_stable(video: Video) -> None:
 
 
 async def test_the_kernel_is_free_while_frames_download(video: Video) -> None:
-    """Other work on the loop runs between the grid's steps (no step blocks the loop)."""
-    grid = video.grid(strategy="all", rows=30, max_side=64)
-    ticks = 0
-    while not grid.done:
-        await asyncio.sleep(0)
-        ticks += 1
-    assert ticks > 1
-    await grid.wait()
+    """Other work on the loop runs between the grid's steps (no step blocks the loop).
+
+    This coroutine waits for the grid's first frame and is resumed while the
+    other frames are still on their way: the grid does not hold the loop.
+    """
+    grid = video.grid(strategy="all", rows=30, max_side=64, start=False)
+    first_frame = asyncio.Event()
+    grid.on_frame = lambda _label, _image: first_frame.set()
+    grid.start()
+    await asyncio.wait_for(first_frame.wait(), timeout=20)
+    assert not grid.done
+    assert 1 <= (grid.table["status"] == "loaded").sum() < len(grid.rows)
+    table = await grid.wait()
+    assert list(table["status"]) == ["loaded"] * len(grid.rows)

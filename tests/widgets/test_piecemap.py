@@ -12,6 +12,8 @@ from torframes.containers.base import ByteRange
 from torframes.plan.pieces import pieces_for_ranges, pieces_for_rows
 from torframes.widgets.piecemap import COLORS, PieceMapView, render_piece_map
 
+from .conftest import until
+
 pytestmark = pytest.mark.swarm
 
 
@@ -96,3 +98,20 @@ async def test_piece_map_of_a_file_inside_a_bigger_torrent(video: Video) -> None
     """Only the file's own pieces are drawn (here, all of the single-file torrent's)."""
     whole = video.geometry.pieces(ByteRange(0, video.geometry.file_size))
     assert render_piece_map(video).pieces == whole
+
+
+async def test_view_follows_pieces_fetched_by_other_code(video: Video) -> None:
+    """No refresh() call: the view redraws as pieces arrive, whoever fetched them."""
+    view = PieceMapView(video)
+    assert view.caption.value.startswith("<small>3 of 65 pieces fetched")
+    await video.frame(video.select(1).iloc[0])  # not through the view
+    await until(view.caption, lambda: view.caption.value.startswith("<small>4 of 65 pieces"))
+    picture = Image.open(io.BytesIO(view.picture.value)).convert("RGB")
+    assert picture.tobytes() == render_piece_map(video).image.tobytes()
+
+
+async def test_a_closed_view_stops_following(video: Video) -> None:
+    view = PieceMapView(video)
+    assert len(video.torrent._piece_listeners) == 1
+    view.close()
+    assert video.torrent._piece_listeners == []

@@ -39,9 +39,36 @@ async def test_fetching_shows_in_the_reprs(video: Video) -> None:
     await video.frame(video.select(1).iloc[0])
     after = video._repr_html_()
     assert before != after
-    assert "1 frames decoded" in after
-    assert repr(video.torrent).endswith("65 pieces of 65536 B, 4 held>")
-    assert "65 of 65,536 B; 4 held" in video.torrent._repr_html_()
+    assert "1 frame decoded" in after
+    assert "1 frames" not in after
+    assert repr(video.torrent).endswith("'sample.mp4': 1 file, 65 pieces of 65536 B, 4 held>")
+    assert "65 pieces of 65,536 B; 4 held" in video.torrent._repr_html_()
+
+
+async def test_counts_of_one_are_singular_and_empty_fields_are_left_out(
+    video: Video, magnet: str
+) -> None:
+    """A v1 torrent of one file: no "infohash v2" row, "1 file", "1 round" (not "1 files")."""
+    async with Client(Settings.loopback()) as client:
+        torrent = await client.add(magnet)
+        await torrent.fetch([0])
+        html = torrent._repr_html_()
+        text = repr(torrent)
+    assert torrent.infohash_v2 is None
+    assert "infohash v2" not in html
+    assert "<code></code>" not in html
+    assert f"<code>{torrent.infohash_v1}</code>" in html
+    assert "<summary>1 file</summary>" in html
+    assert "65,536 B in 1 piece, 1 round</td>" in html
+    assert not re.search(r"\b1 (files|rounds|pieces|keyframes|frames)\b", html)
+    assert text.endswith("'sample.mp4': 1 file, 65 pieces of 65536 B, 1 held>")
+
+    one_keyframe = video.grid(video.select(1), start=False)
+    assert repr(one_keyframe) == "ThumbnailGrid(1 keyframe of 'sample.mp4')"
+    assert "<b>1 keyframe</b>" in one_keyframe.title.value
+    explorer = video.explore(n=1, span=(9.5, 10.5))
+    assert explorer.summary.value.startswith("1 of 1 keyframe between 9.5 and 10.5")
+    assert "needing 1 more piece (65,536 bytes)" in explorer.summary.value
 
 
 async def test_names_are_escaped(swarm: LocalSwarm, tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ from torframes.decode.write import write_image
 from torframes.errors import DecodeError, NoVideoFile, TorframesError, UnsupportedCodec
 from torframes.plan.pieces import PieceGeometry, add_piece_columns, pieces_for_ranges
 from torframes.plan.select import select_keyframes
+from torframes.plural import plural
 from torframes.sync import run_sync, syncify
 
 if TYPE_CHECKING:
@@ -332,7 +333,8 @@ class Video:
     def __repr__(self) -> str:
         return (
             f"<Video {self.torrent.infohash[:12]}… file {self.file} {self.path!r}: "
-            f"{self.index.container}, {len(self.tracks)} tracks, {len(self.keyframes)} keyframes>"
+            f"{self.index.container}, {plural(len(self.tracks), 'track')}, "
+            f"{plural(len(self.keyframes), 'keyframe')}>"
         )
 
     # -- without await (torframes.sync) ------------------------------------------------------

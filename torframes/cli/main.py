@@ -39,6 +39,7 @@ from torframes.errors import (
     SettingsError,
     TorframesError,
 )
+from torframes.plural import plural
 
 if TYPE_CHECKING:
     from torframes.settings import Settings
@@ -383,7 +384,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     async with Client(settings) as client:
         _say(args, "fetching metadata and the video's index…")
         video = await open_video(client, args.source, file=args.file, peers=args.peer)
-        _say(args, f"{video.torrent.name}: index in {len(video.probe.rounds)} rounds")
+        _say(args, f"{video.torrent.name}: index in {plural(len(video.probe.rounds), 'round')}")
         if args.command == "info":
             _print_info(video)
         elif args.command == "keyframes":

@@ -30,6 +30,7 @@ import shutil
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -176,6 +177,8 @@ class LocalSwarm:
             category = libtorrent.alert.category_t
             pack["alert_mask"] = int(category.status_notification | category.error_notification)
             self._root = Path(tempfile.mkdtemp(prefix="torframes-swarm-"))
+            # Deleted at interpreter exit too, should the swarm never be closed.
+            weakref.finalize(self, shutil.rmtree, self._root, ignore_errors=True)
             self._session = libtorrent.session(pack)
             deadline = time.monotonic() + self._timeout
             while True:

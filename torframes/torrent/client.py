@@ -22,6 +22,7 @@ import os
 import shutil
 import tempfile
 import time
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -215,6 +216,9 @@ class Client:
         if settings.storage_dir is None:
             self._storage = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="torframes-"))
             self._owns_storage = True
+            # Deleted at interpreter exit too, should the client never be closed (a
+            # notebook's kernel shut down with its client still open).
+            weakref.finalize(self, shutil.rmtree, self._storage, ignore_errors=True)
         else:
             self._storage = Path(settings.storage_dir)
             await asyncio.to_thread(self._storage.mkdir, parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from torframes.errors import (
@@ -26,6 +26,7 @@ from torframes.errors import (
     TorframesError,
     TorrentError,
 )
+from torframes.plural import plural
 from torframes.torrent.files import FileEntry, FileLayout
 from torframes.torrent.pieces import piece_range, slice_pieces
 from torframes.torrent.sources import hex_hashes
@@ -112,6 +113,8 @@ class Torrent:
         self._saving: list[asyncio.Future[bytes]] = []
         self._flushing: list[asyncio.Future[None]] = []
         self._checking: list[asyncio.Future[None]] = []
+        #: Called with each newly verified piece (widgets follow the download through this).
+        self._piece_listeners: list[Callable[[int], object]] = []
         self.add_peers(peers)
 
     # -- identity ----------------------------------------------------------------
@@ -161,8 +164,8 @@ class Torrent:
             return f"<Torrent {self.infohash} (no metadata yet)>"
         layout = self._layout
         return (
-            f"<Torrent {self.infohash} {layout.name!r}: {len(layout.files)} files, "
-            f"{layout.num_pieces} pieces of {layout.piece_length} B, "
+            f"<Torrent {self.infohash} {layout.name!r}: {plural(len(layout.files), 'file')}, "
+            f"{plural(layout.num_pieces, 'piece')} of {layout.piece_length} B, "
             f"{len(self._held)} held>"
         )
 
@@ -339,6 +342,21 @@ class Torrent:
     def held_pieces(self) -> frozenset[int]:
         """Every piece downloaded and verified so far."""
         return frozenset(self._held)
+
+    def on_piece(self, listener: Callable[[int], object]) -> Callable[[], None]:
+        """Call ``listener(piece)`` on the client's loop for every piece verified from now on.
+
+        Whoever fetched it (any caller, any widget). Returns the function that
+        stops the calls. The listener runs as its own loop callback, so an
+        error in it cannot disturb the alert handling.
+        """
+        self._piece_listeners.append(listener)
+
+        def remove() -> None:
+            if listener in self._piece_listeners:
+                self._piece_listeners.remove(listener)
+
+        return remove
 
     def _check_piece(self, piece: int) -> int:
         num_pieces = self.layout.num_pieces
@@ -710,6 +728,8 @@ class Torrent:
             self._held.add(piece)
             self._pieces_fetched += 1
             self._piece_times[piece] = time.monotonic() - self._added_at
+            for listener in self._piece_listeners:
+                self._loop.call_soon(listener, piece)
         future = self._fetching.pop(piece, None)
         if future is not None:
             _resolve(future, None)

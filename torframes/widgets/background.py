@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Coroutine
+import weakref
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from torframes.api.video import Video
 
-__all__ = ["loop_of", "spawn"]
+__all__ = ["follow_pieces", "loop_of", "spawn"]
 
 T = TypeVar("T")
 
@@ -57,3 +58,33 @@ def spawn(video: Video, coroutine: Coroutine[Any, Any, T], name: str) -> asyncio
 def _retrieve(task: asyncio.Task[Any]) -> None:
     with contextlib.suppress(asyncio.CancelledError):
         task.exception()
+
+
+def follow_pieces(video: Video, redraw: Callable[[], object]) -> Callable[[], None]:
+    """Call the bound method ``redraw`` after pieces of ``video`` arrive, whoever fetched them.
+
+    Once per turn of the loop however many pieces came in it, so a burst
+    costs one redraw. ``redraw`` is held weakly (the torrent does not keep a
+    widget alive); a widget calls the returned function when it closes.
+    """
+    method = weakref.WeakMethod(redraw)  # type: ignore[arg-type]
+    loop = loop_of(video)
+    pending = False
+
+    def run() -> None:
+        nonlocal pending
+        pending = False
+        target = method()
+        if target is not None:
+            target()
+
+    def arrived(_piece: int) -> None:
+        nonlocal pending
+        if method() is None:
+            remove()
+        elif not pending:
+            pending = True
+            loop.call_soon(run)
+
+    remove = video.torrent.on_piece(arrived)
+    return remove

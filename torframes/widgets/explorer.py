@@ -12,7 +12,9 @@ available to code as :attr:`KeyframeExplorer.selected`, a DataFrame.
 selection below; as its frames arrive the strip and the piece map follow.
 
 Nothing here blocks: changing a control only recomputes tables and redraws
-two small pictures; the fetching is the grid's task.
+two small pictures; the fetching is the grid's task. The views follow every
+piece that arrives, whoever fetched it (this explorer's grid, another grid,
+code in another cell). The controls wrap onto more lines in a narrow output.
 """
 
 from __future__ import annotations
@@ -28,8 +30,10 @@ from PIL import Image, ImageDraw
 
 from torframes.plan.pieces import piece_bytes, pieces_for_rows, row_pieces
 from torframes.plan.select import select_keyframes
+from torframes.plural import plural
+from torframes.widgets.background import follow_pieces
 from torframes.widgets.grid import ThumbnailGrid
-from torframes.widgets.images import INK, MUTED, WHITE, caption_font, encode
+from torframes.widgets.images import INK, MUTED, WHITE, caption_font, encode, picture_layout
 from torframes.widgets.piecemap import PieceMapView
 
 if TYPE_CHECKING:
@@ -165,10 +169,12 @@ class KeyframeExplorer(widgets.VBox):
         self.strategy = widgets.Dropdown(
             options=["even", "cheapest", "all"], value=strategy, description="strategy"
         )
-        self.timeline = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
+        self.timeline = widgets.Image(format="png", layout=picture_layout())
         self.summary = widgets.HTML()
-        self.piece_map = PieceMapView(video)
-        self.show_button = widgets.Button(description="Show thumbnails", icon="th")
+        self.piece_map = PieceMapView(video, live=False)  # redrawn by refresh()
+        self.show_button = widgets.Button(
+            description="Show thumbnails", icon="th", layout=widgets.Layout(width="auto")
+        )
         self.show_button.on_click(lambda _button: self.show())
         #: The grid opened by "Show thumbnails" (None before).
         self.grid: ThumbnailGrid | None = None
@@ -179,7 +185,10 @@ class KeyframeExplorer(widgets.VBox):
             [
                 widgets.HTML(f"<b>Keyframes</b> of <code>{escape(video.path)}</code>"),
                 self.range,
-                widgets.HBox([self.count, self.strategy, self.show_button]),
+                widgets.HBox(
+                    [self.count, self.strategy, self.show_button],
+                    layout=widgets.Layout(flex_flow="row wrap", align_items="center"),
+                ),
                 self.timeline,
                 self.summary,
                 self.piece_map,
@@ -188,6 +197,7 @@ class KeyframeExplorer(widgets.VBox):
         )
         self.selected: pd.DataFrame = self._keyframes.iloc[:0]
         self.refresh()
+        self._unfollow = follow_pieces(video, self.refresh)
 
     # -- tables ------------------------------------------------------------------------------
 
@@ -236,10 +246,16 @@ class KeyframeExplorer(widgets.VBox):
             self.selected,
             columns=self._columns,
             max_side=self._max_side,
-            on_frame=lambda _label, _image: self.refresh(),
         )
         self.grid_area.children = [self.grid]
         return self.grid
+
+    def close(self) -> None:
+        """Stop following the download, stop the grid, then close the widget."""
+        self._unfollow()
+        if self.grid is not None:
+            self.grid.stop()
+        super().close()
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -270,14 +286,17 @@ class KeyframeExplorer(widgets.VBox):
         low, high = self.range.value
         in_range = int(table["in_range"].sum())
         return (
-            f"{cost['selected']} of {in_range} keyframes between {low:.1f} and {high:.1f} "
-            f"selected: <span style='color:rgb{CHEAP}'>■</span> {cost['cheap']} cheap "
+            f"{cost['selected']} of {plural(in_range, 'keyframe')} between {low:.1f} and "
+            f"{high:.1f} selected: <span style='color:rgb{CHEAP}'>■</span> {cost['cheap']} cheap "
             f"(pieces held), <span style='color:rgb{COSTLY}'>■</span> {cost['costly']} costly, "
-            f"needing {cost['new_pieces']} more pieces ({cost['new_bytes']:,} bytes)"
+            f"needing {plural(cost['new_pieces'], 'more piece', 'more pieces')} "
+            f"({plural(cost['new_bytes'], 'byte')})"
         )
 
     def __repr__(self) -> str:
-        return f"KeyframeExplorer({len(self._keyframes)} keyframes of {self.video.path!r})"
+        return (
+            f"KeyframeExplorer({plural(len(self._keyframes), 'keyframe')} of {self.video.path!r})"
+        )
 
 
 def _slider_step(end: float) -> float:

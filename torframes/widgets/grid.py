@@ -6,7 +6,12 @@ by one task on the kernel's running loop (see
 :mod:`torframes.widgets.background`), every row's pieces asked for at once,
 and each tile is filled as soon as its own pieces are in and decoded; the
 kernel runs other cells meanwhile. Stop (or :meth:`ThumbnailGrid.stop`)
-cancels what has not arrived.
+cancels what has not arrived; Resume (or :meth:`ThumbnailGrid.start`) fetches it.
+
+The layout reflows: tiles are as wide as their thumbnail (or their caption,
+if wider), as many to a row as fit, at most ``columns``; the large view puts
+its row table beside the picture when there is room and below it otherwise.
+Pictures keep their aspect ratio and are never scaled up.
 
 Each tile's caption (time, sample number, bytes) is a button: ipywidgets'
 ``Image`` has no click events, so clicking the caption under a thumbnail
@@ -26,8 +31,9 @@ import ipywidgets as widgets
 import pandas as pd
 from PIL import Image
 
+from torframes.plural import plural
 from torframes.widgets.background import spawn
-from torframes.widgets.images import encode, fit, placeholder
+from torframes.widgets.images import encode, fit, picture_layout, placeholder
 from torframes.widgets.reprs import row_html
 
 if TYPE_CHECKING:
@@ -38,6 +44,12 @@ __all__ = ["STATUSES", "ThumbnailGrid", "Tile"]
 #: A row's status: waiting for its frame, shown, failed (error in ``error``), or stopped.
 STATUSES = ("waiting", "loaded", "failed", "stopped")
 _TILE_STYLE = {"waiting": "", "loaded": "", "failed": "danger", "stopped": "warning"}
+#: Grid gap and a caption's width allowance: pixels per character at the widgets'
+#: 13 px font (digits, most of a caption, are about 0.55 em in common UI fonts), plus
+#: the button's padding. The browser test checks that no caption is cut at this estimate.
+_GAP = 6
+_CAPTION_EM = 0.56 * 13
+_CAPTION_PADDING = 24
 
 
 def caption(row: pd.Series) -> str:
@@ -50,20 +62,25 @@ def caption(row: pd.Series) -> str:
     return " · ".join(parts)
 
 
+def caption_width(text: str) -> int:
+    """Pixels a caption button needs to show ``text`` whole (a generous estimate)."""
+    return round(len(text) * _CAPTION_EM) + _CAPTION_PADDING
+
+
 class Tile(widgets.VBox):
     """One thumbnail and its caption button."""
 
     def __init__(self, label: Hashable, row: pd.Series, size: tuple[int, int]) -> None:
         self.label = label
-        self.image = widgets.Image(
-            value=placeholder(size), format="jpeg", layout=widgets.Layout(width="100%")
-        )
+        self.image = widgets.Image(value=placeholder(size), format="jpeg", layout=picture_layout())
         self.button = widgets.Button(
             description=caption(row),
             tooltip="show this frame large, with its row",
             layout=widgets.Layout(width="100%"),
         )
-        super().__init__([self.image, self.button], layout=widgets.Layout(min_width="0"))
+        super().__init__(
+            [self.image, self.button], layout=widgets.Layout(min_width="0", align_items="center")
+        )
 
     def __repr__(self) -> str:
         return f"Tile({self.label!r}, {self.button.description!r})"
@@ -109,27 +126,47 @@ class ThumbnailGrid(widgets.VBox):
         for tile in self.tiles:
             tile.button.on_click(lambda _button, label=tile.label: self.show(label))
         self.title = widgets.HTML(
-            f"<b>{len(self.rows)} keyframes</b> of <code>{escape(video.path)}</code>"
+            f"<b>{plural(len(self.rows), 'keyframe')}</b> of <code>{escape(video.path)}</code>"
         )
         self.progress = widgets.IntProgress(
             value=0, min=0, max=max(1, len(self.rows)), description=f"0/{len(self.rows)}"
         )
         self.status = widgets.HTML()
-        self.stop_button = widgets.Button(description="Stop", icon="stop", button_style="warning")
+        self.stop_button = widgets.Button(
+            description="Stop",
+            icon="stop",
+            button_style="warning",
+            layout=widgets.Layout(width="auto"),
+        )
         self.stop_button.on_click(lambda _button: self.stop())
+        self.resume_button = widgets.Button(
+            description="Resume", icon="play", disabled=True, layout=widgets.Layout(width="auto")
+        )
+        self.resume_button.on_click(lambda _button: self.start())
+        cell = max([size[0]] + [caption_width(tile.button.description) for tile in self.tiles])
+        columns = max(1, min(columns, len(self.tiles)))
         self.box = widgets.GridBox(
             self.tiles,
             layout=widgets.Layout(
-                grid_template_columns=f"repeat({max(1, columns)}, minmax(0, 1fr))",
-                grid_gap="6px",
+                grid_template_columns=f"repeat(auto-fill, min({cell}px, 100%))",
+                grid_gap=f"{_GAP}px",
+                max_width=f"{columns * cell + (columns - 1) * _GAP}px",
             ),
         )
-        self.detail_image = widgets.Image(format="jpeg", layout=widgets.Layout(max_width="100%"))
-        self.detail_table = widgets.HTML()
-        self.detail = widgets.HBox(
-            [self.detail_image, self.detail_table], layout=widgets.Layout(display="none")
+        self.detail_image = widgets.Image(format="jpeg", layout=picture_layout())
+        self.detail_table = widgets.HTML(
+            layout=widgets.Layout(flex="1 1 16em", min_width="0", overflow="auto")
         )
-        controls = widgets.HBox([self.progress, self.stop_button, self.status])
+        self.detail = widgets.HBox(
+            [self.detail_image, self.detail_table],
+            layout=widgets.Layout(
+                display="none", flex_flow="row wrap", align_items="flex-start", grid_gap="12px"
+            ),
+        )
+        controls = widgets.HBox(
+            [self.progress, self.stop_button, self.resume_button, self.status],
+            layout=widgets.Layout(flex_flow="row wrap", align_items="center"),
+        )
         super().__init__([self.title, controls, self.box, self.detail])
         self._update_status()
         if start:
@@ -174,6 +211,7 @@ class ThumbnailGrid(widgets.VBox):
                 self._tile(label).button.button_style = ""
         self._fetched_before = self.video.torrent.stats.bytes_fetched
         self.stop_button.disabled = False
+        self.resume_button.disabled = True
         self._task = spawn(self.video, self._run(), name="torframes-grid")
         self._task.add_done_callback(self._finished)
         self._update_status()
@@ -225,6 +263,7 @@ class ThumbnailGrid(widgets.VBox):
                 self._status[label] = "stopped"
                 self._tile(label).button.button_style = _TILE_STYLE["stopped"]
         self.stop_button.disabled = True
+        self.resume_button.disabled = "stopped" not in self._status.values()
         self._update_status()
 
     async def _one(self, label: Hashable) -> None:
@@ -243,7 +282,11 @@ class ThumbnailGrid(widgets.VBox):
             return
         self.images[label] = image
         self._status[label] = "loaded"
-        self._tile(label).image.value = encode(image, "jpeg")
+        self._errors.pop(label, None)
+        tile = self._tile(label)
+        tile.image.value = encode(image, "jpeg")
+        tile.button.button_style = _TILE_STYLE["loaded"]
+        tile.button.tooltip = "show this frame large, with its row"
         self._update_status()
         if self.on_frame is not None:
             self.on_frame(label, image)
@@ -261,6 +304,10 @@ class ThumbnailGrid(widgets.VBox):
             return
         if self.selected == label:
             self.detail_image.value = encode(image, "jpeg")
+        if self._status[label] in ("stopped", "failed"):
+            # Its pieces are held now: the thumbnail costs a decode, not a download.
+            await self._one(label)
+            self.resume_button.disabled = "stopped" not in self._status.values()
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -272,24 +319,26 @@ class ThumbnailGrid(widgets.VBox):
         for status in self._status.values():
             counts[status] += 1
         total = len(self._status)
-        finished = total - counts["waiting"]
-        self.progress.value = finished
+        # The bar shows the frames dealt with (shown or failed), not those given up by a stop.
+        self.progress.value = counts["loaded"] + counts["failed"]
         self.progress.description = f"{counts['loaded']}/{total}"
         if counts["failed"]:
             self.progress.bar_style = "danger"
         elif counts["stopped"]:
             self.progress.bar_style = "warning"
-        elif finished == total:
+        elif counts["loaded"] == total:
             self.progress.bar_style = "success"
         else:
             self.progress.bar_style = "info"
         fetched = max(0, self.video.torrent.stats.bytes_fetched - self._fetched_before)
         parts = [f"{counts['loaded']} of {total} shown", f"{fetched / 1024:,.1f} KiB fetched"]
         if counts["failed"]:
-            parts.append(f"{counts['failed']} failed")
+            # Why, once: the first error (often the same for all, e.g. a closed client).
+            first = next(iter(self._errors.values()))
+            parts.append(f"{counts['failed']} failed ({escape(first)})")
         if counts["stopped"]:
             parts.append(f"{counts['stopped']} stopped")
         self.status.value = " · ".join(parts)
 
     def __repr__(self) -> str:
-        return f"ThumbnailGrid({len(self.rows)} keyframes of {self.video.path!r})"
+        return f"ThumbnailGrid({plural(len(self.rows), 'keyframe')} of {self.video.path!r})"

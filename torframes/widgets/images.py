@@ -10,10 +10,11 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
-__all__ = ["caption_font", "contact_sheet", "encode", "fit", "placeholder"]
+__all__ = ["caption_font", "contact_sheet", "encode", "fit", "picture_layout", "placeholder"]
 
 #: Colours shared by the widgets and pictures.
 PLACEHOLDER = (232, 232, 232)
@@ -37,6 +38,26 @@ def fit(width: int | None, height: int | None, max_side: int) -> tuple[int, int]
         width, height = 16, 9
     scale = max_side / max(width, height)
     return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def picture_layout() -> Any:
+    """An ``ipywidgets.Layout`` that shows a picture at its aspect ratio, never stretched.
+
+    Its own width (never scaled up), or its container's when that is narrower;
+    the height follows the width. ``align_self`` keeps a flex box from
+    stretching it across: ``stretch`` is the default of ipywidgets' boxes, and
+    a picture beside a taller table grew to the table's height.
+    """
+    import ipywidgets as widgets
+
+    return widgets.Layout(
+        width="auto",
+        max_width="100%",
+        height="auto",
+        align_self="flex-start",
+        object_fit="contain",
+        flex="0 1 auto",
+    )
 
 
 def encode(image: Image.Image, fmt: str = "jpeg", quality: int = 85) -> bytes:

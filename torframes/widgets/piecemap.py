@@ -14,7 +14,8 @@ Under the cells, a bar lays out the file's top-level structures (``ftyp``,
 ``mdat``, ``moov``; EBML header, Segment…) to the same byte scale, then a
 legend. :func:`render_piece_map` gives the picture with where each cell lies;
 ``video.piece_map()`` gives just the picture; :class:`PieceMapView` is a widget
-that redraws it on :meth:`~PieceMapView.refresh`.
+that redraws it as pieces arrive (and on :meth:`~PieceMapView.refresh`), shown
+at its own size: each cell whole, the legend sharp.
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ from PIL import Image, ImageDraw
 
 from torframes.containers.base import ByteRange
 from torframes.plan.pieces import piece_bytes, pieces_for_ranges, pieces_for_rows
-from torframes.widgets.images import INK, WHITE, caption_font, encode
+from torframes.plural import plural
+from torframes.widgets.background import follow_pieces
+from torframes.widgets.images import INK, WHITE, caption_font, encode, picture_layout
 
 if TYPE_CHECKING:
     from torframes.api.video import Video
@@ -204,23 +207,42 @@ def summary(video: Video, held: Collection[int] | None = None) -> str:
     fetched = piece_bytes(geometry, have)
     share = fetched / geometry.file_size if geometry.file_size else 0.0
     return (
-        f"{len(have)} of {len(pieces)} pieces fetched "
+        f"{len(have)} of {plural(len(pieces), 'piece')} fetched "
         f"({fetched:,} of {geometry.file_size:,} bytes, {share:.1%})"
     )
 
 
 class PieceMapView(widgets.VBox):
-    """The piece map as a widget: the picture and a one-line summary; :meth:`refresh` redraws."""
+    """The piece map as a widget: the picture and a one-line summary.
 
-    def __init__(self, video: Video, rows: pd.DataFrame | None = None, **options: object) -> None:
+    ``live`` (the default) redraws it whenever pieces of the video arrive;
+    :meth:`refresh` redraws it now.
+    """
+
+    def __init__(
+        self,
+        video: Video,
+        rows: pd.DataFrame | None = None,
+        *,
+        live: bool = True,
+        **options: object,
+    ) -> None:
         self.video = video
         self.rows = rows
         self._options = options
-        self.picture = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
+        self.picture = widgets.Image(format="png", layout=picture_layout())
         self.caption = widgets.HTML()
         super().__init__([self.picture, self.caption])
         self.map: PieceMap | None = None
         self.refresh()
+        self._unfollow = follow_pieces(video, self.refresh) if live else None
+
+    def close(self) -> None:
+        """Stop following the download, then close the widget."""
+        if self._unfollow is not None:
+            self._unfollow()
+            self._unfollow = None
+        super().close()
 
     def refresh(self, rows: pd.DataFrame | None = None) -> PieceMap:
         """Redraw from the pieces held now (and ``rows``, if given, as the ones wanted)."""
@@ -234,4 +256,4 @@ class PieceMapView(widgets.VBox):
     def __repr__(self) -> str:
         geometry = self.video.geometry
         count = len(geometry.pieces(ByteRange(0, geometry.file_size)))
-        return f"PieceMapView({self.video.path!r}, {count} pieces)"
+        return f"PieceMapView({self.video.path!r}, {plural(count, 'piece')})"

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from torframes.plural import plural
+
 if TYPE_CHECKING:
     from torframes.api.video import Video
     from torframes.torrent.torrent import Torrent
@@ -42,11 +44,18 @@ def _number(value: float) -> str:
 
 
 def _pairs(items: list[tuple[str, str]]) -> str:
+    """A two-column table of ``(field, html)``; a field with nothing to show is left out."""
     cells = "".join(
         f"<tr><th style='text-align:left'>{escape(k)}</th><td style='text-align:left'>{v}</td></tr>"
         for k, v in items
+        if v
     )
     return f"<table border='0'>{cells}</table>"
+
+
+def _code(text: str | None) -> str:
+    """``text`` as escaped ``<code>``, or nothing (the field is then left out)."""
+    return f"<code>{escape(text)}</code>" if text else ""
 
 
 def _bytes(count: int) -> str:
@@ -65,22 +74,23 @@ def video_html(video: Video) -> str:
         if not pd.isna(main["width"])
         else escape(str(main["codec_name"]))
     )
-    duration = "" if pd.isna(main["duration_s"]) else f"{float(main['duration_s']):.3f} s"
+    duration = None if pd.isna(main["duration_s"]) else f"{float(main['duration_s']):.3f} s"
+    keyframes = plural(len(video.keyframes), "keyframe")
     facts = [
         ("file", f"{escape(video.path)} (file {video.file} of {len(video.files)})"),
         ("torrent", f"{escape(torrent.name)} <code>{escape(torrent.infohash)}</code>"),
         ("container", escape(str(video.index.container))),
-        ("video", f"{picture}, {duration}, {len(video.keyframes):,} keyframes"),
+        ("video", ", ".join(part for part in (picture, duration, keyframes) if part)),
         (
             "size",
-            f"{_bytes(size)} in {video.geometry.num_pieces:,} pieces of "
+            f"{_bytes(size)} in {plural(video.geometry.num_pieces, 'piece')} of "
             f"{_bytes(video.geometry.piece_length)}",
         ),
         (
             "fetched",
             f"{_bytes(stats.bytes_fetched)} ({stats.fraction_of_file:.1%} of the file) "
-            f"in {stats.pieces_fetched} pieces; piece floor {_bytes(stats.piece_floor)}; "
-            f"{stats.frames} frames decoded",
+            f"in {plural(stats.pieces_fetched, 'piece')}; piece floor "
+            f"{_bytes(stats.piece_floor)}; {plural(stats.frames, 'frame')} decoded",
         ),
     ]
     columns = [c for c in _TRACK_COLUMNS if c in tracks.columns]
@@ -103,19 +113,24 @@ def torrent_html(torrent: Torrent) -> str:
     held = len(torrent.held_pieces())
     facts = [
         ("name", escape(torrent.name)),
-        ("infohash v1", f"<code>{escape(torrent.infohash_v1 or '')}</code>"),
-        ("infohash v2", f"<code>{escape(torrent.infohash_v2 or '')}</code>"),
-        ("pieces", f"{torrent.num_pieces:,} of {_bytes(torrent.piece_length)}; {held:,} held"),
+        ("infohash v1", _code(torrent.infohash_v1)),
+        ("infohash v2", _code(torrent.infohash_v2)),
+        (
+            "pieces",
+            f"{plural(torrent.num_pieces, 'piece')} of {_bytes(torrent.piece_length)}; "
+            f"{held:,} held",
+        ),
         (
             "fetched",
-            f"{_bytes(stats.bytes_fetched)} in {stats.pieces_fetched} pieces, "
-            f"{stats.rounds} rounds",
+            f"{_bytes(stats.bytes_fetched)} in {plural(stats.pieces_fetched, 'piece')}, "
+            f"{plural(stats.rounds, 'round')}",
         ),
     ]
     files = torrent.files
     return (
         f"<div style='{_STYLE}'><b>torframes Torrent</b>{_pairs(facts)}"
-        f"<details open><summary>{len(files)} files</summary>{_table(files)}</details></div>"
+        f"<details open><summary>{plural(len(files), 'file')}</summary>{_table(files)}"
+        "</details></div>"
     )
 
 
