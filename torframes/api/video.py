@@ -26,6 +26,8 @@ from torframes.decode.names import screenshot_name
 from torframes.errors import DecodeError, NoVideoFile, TorframesError, UnsupportedCodec
 from torframes.plan.pieces import PieceGeometry, add_piece_columns, pieces_for_ranges
 from torframes.plan.select import select_keyframes
+from torframes.plan.times import check_times, warn_out_of_range
+from torframes.settings import Settings
 from torframes.sync import run_sync, syncify
 
 if TYPE_CHECKING:
@@ -50,8 +52,11 @@ class Video:
         probe: Probe,
         *,
         opened_at: float,
+        settings: Settings | None = None,
     ) -> None:
         self.torrent = torrent
+        #: The client's settings (``max_gop_samples``/``max_gop_bytes`` bound decoding).
+        self.settings = settings if settings is not None else Settings()
         self.file = file_index
         self.geometry = geometry
         self.probe = probe
@@ -98,6 +103,17 @@ class Video:
     def decoder_config(self) -> DecoderConfig:
         return self.index.decoder_configs[self.main_track]
 
+    @property
+    def duration(self) -> float:
+        """Seconds the main track lasts (from the index; the last sample's start if unknown)."""
+        tracks = self.index.tracks
+        duration = tracks.loc[tracks["track_id"] == self.main_track, "duration_s"].iloc[0]
+        if not pd.isna(duration):
+            return float(duration)
+        samples = self._samples
+        times = samples.loc[samples["track_id"] == self.main_track, "time"]
+        return float(times.max()) if len(times) else 0.0
+
     # -- selection ----------------------------------------------------------------------------
 
     def select(
@@ -107,17 +123,25 @@ class Video:
         *,
         times: Sequence[float] | None = None,
     ) -> pd.DataFrame:
-        """Pick keyframes: ``"even"``, ``"all"``, ``"cheapest"``, or ``times=[...]``."""
-        tracks = self.index.tracks
-        duration = tracks.loc[tracks["track_id"] == self.main_track, "duration_s"].iloc[0]
-        end = None if pd.isna(duration) else float(duration)
+        """Pick keyframes: ``"even"``, ``"all"``, ``"cheapest"``, or ``times=[...]``.
+
+        See :mod:`torframes.plan.select`. When the answer differs from what was
+        asked, a warning says how: fewer keyframes than ``n`` (the video has
+        fewer, or they are unevenly spread), times before 0 or after
+        :attr:`duration` clamped to the first or last keyframe, times that
+        land on a keyframe already picked dropped
+        (:mod:`torframes.warnings`). NaN or infinite times raise
+        :class:`~torframes.plan.times.BadTime`; an ``n`` below 1 raises
+        :class:`ValueError`.
+        """
         return select_keyframes(
             self.keyframes,
             n,
             strategy,
             times=times,
             held=self.torrent.held_pieces(),
-            end_time=end,
+            end_time=self.duration,
+            stacklevel=3,
         )
 
     # -- frames -------------------------------------------------------------------------------
@@ -167,11 +191,22 @@ class Video:
         return image
 
     async def frame_at(self, seconds: float, **size: int | None) -> Image.Image:
-        """The picture shown at ``seconds``: the main track's last frame starting by then."""
+        """The picture shown at ``seconds``: the main track's last frame starting by then.
+
+        ``seconds`` before 0 give the first frame and after :attr:`duration` the
+        last, with a :class:`~torframes.warnings.TimeRangeWarning`; NaN or
+        infinity raise :class:`~torframes.plan.times.BadTime` (a ``ValueError``).
+        """
+        asked = check_times(seconds)
+        if asked.size != 1:
+            raise TypeError(f"frame_at takes one time in seconds, not {seconds!r}")
+        warn_out_of_range(
+            asked, self.duration, what=("the first frame", "the last frame"), stacklevel=2
+        )
         samples = self._samples
         track = samples[samples["track_id"] == self.main_track].sort_values("time", kind="stable")
         times = track["time"].to_numpy()
-        position = max(0, int(np.searchsorted(times, seconds, side="right")) - 1)
+        position = max(0, int(np.searchsorted(times, asked[0], side="right")) - 1)
         return await self.frame(track.iloc[position], **size)
 
     async def _read(self, offset: int, size: int) -> bytes:
@@ -179,7 +214,12 @@ class Video:
         return await self.torrent.read(self.file, offset, size)
 
     def _decode_chain(self, row: pd.Series) -> pd.DataFrame:
-        """Rows from the keyframe opening ``row``'s GOP to ``row``, in decode order."""
+        """Rows from the keyframe opening ``row``'s GOP to ``row``, in decode order.
+
+        Raises :class:`DecodeError` when they are more samples or bytes than
+        the settings ``max_gop_samples``/``max_gop_bytes`` allow: checked here,
+        before anything is fetched.
+        """
         if not self.index.complete or pd.isna(row["sample"]):
             raise DecodeError(
                 "only keyframes can be decoded from this index: it does not list every sample"
@@ -192,7 +232,20 @@ class Video:
         keyframes = np.flatnonzero(track["is_keyframe"].to_numpy()[: end + 1])
         if keyframes.size == 0:
             raise DecodeError(f"no keyframe before sample {row['sample']} to decode it from")
-        return track.iloc[int(keyframes[-1]) : end + 1]
+        chain = track.iloc[int(keyframes[-1]) : end + 1]
+        settings = self.settings
+        if len(chain) > settings.max_gop_samples:
+            raise DecodeError(
+                f"decoding sample {row['sample']} needs the {len(chain)} samples from its "
+                f"keyframe on, more than max_gop_samples ({settings.max_gop_samples})"
+            )
+        size = int(chain["size"].sum())
+        if size > settings.max_gop_bytes:
+            raise DecodeError(
+                f"decoding sample {row['sample']} needs {size:,} bytes from its keyframe on, "
+                f"more than max_gop_bytes ({settings.max_gop_bytes:,})"
+            )
+        return chain
 
     async def frames(
         self,
@@ -464,4 +517,4 @@ async def open_video(
         limits=limits or settings.index_limits(),
         speculate_last_piece=speculate_last_piece,
     )
-    return Video(torrent, file_index, geometry, probe, opened_at=opened_at)
+    return Video(torrent, file_index, geometry, probe, opened_at=opened_at, settings=settings)
