@@ -19,6 +19,7 @@ from PIL import Image
 
 from torframes.api.files import choose_video_file
 from torframes.api.probe import Probe, drive, probe_index
+from torframes.api.progress import ProgressOption, report_progress
 from torframes.api.stats import VideoStats
 from torframes.containers.base import ByteRange, DecoderConfig, IndexLimits, Located
 from torframes.decode.decoder import decode_sample, decode_until
@@ -254,11 +255,14 @@ class Video:
         width: int | None = None,
         height: int | None = None,
         max_side: int | None = None,
+        progress: ProgressOption = "auto",
     ) -> AsyncIterator[tuple[pd.Series, Image.Image]]:
         """Yield ``(row, image)`` for each row as soon as its own pieces are in.
 
         All rows' pieces are asked for at once; the order is arrival order.
-        Cancelling the iteration cancels the outstanding fetches.
+        Cancelling the iteration cancels the outstanding fetches. ``progress``
+        shows frames done, peers, pieces and bytes while it runs ("auto": in
+        Jupyter or on a terminal; see :mod:`torframes.api.progress`).
         """
         items = [r for _, r in rows.iterrows()] if isinstance(rows, pd.DataFrame) else list(rows)
         rows_ = [self._row(r) for r in items]
@@ -269,8 +273,13 @@ class Video:
 
         tasks = [asyncio.ensure_future(one(row)) for row in rows_]
         try:
-            for next_done in asyncio.as_completed(tasks):
-                yield await next_done
+            async with report_progress(
+                progress, "frames", torrent=self.torrent, total=len(tasks), unit=" frames"
+            ) as shown:
+                for next_done in asyncio.as_completed(tasks):
+                    item = await next_done
+                    shown.advance()
+                    yield item
         finally:
             for task in tasks:
                 task.cancel()
@@ -286,24 +295,28 @@ class Video:
         height: int | None = None,
         max_side: int | None = None,
         quality: int = 90,
-        progress: Callable[[int], object] | None = None,
+        progress: ProgressOption | Callable[[int], object] = "auto",
     ) -> pd.DataFrame:
         """Fetch, decode and write each row's picture; return the rows with a ``path`` column.
 
         File names come from the infohash, the file index and the time only
         (see :func:`torframes.decode.names.screenshot_name`). ``progress`` is
-        called with 1 after each picture is written.
+        as for :meth:`frames`, or a function called with 1 after each picture
+        is written (and then nothing is shown).
         """
+        callback = progress if callable(progress) else None
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         saved: list[tuple[Any, str]] = []
-        async for row, image in self.frames(rows, width=width, height=height, max_side=max_side):
+        shown = False if callback is not None else progress
+        found = self.frames(rows, width=width, height=height, max_side=max_side, progress=shown)
+        async for row, image in found:
             name = screenshot_name(self.torrent.infohash, self.file, float(row["time"]), fmt)
             target = directory / name
             await asyncio.to_thread(_save_image, image, target, fmt, quality)
             saved.append((row.name, str(target)))
-            if progress is not None:
-                progress(1)
+            if callback is not None:
+                callback(1)
         table = self._samples.loc[[label for label, _ in saved]].copy()
         table["path"] = pd.array([path for _, path in saved], dtype="string")
         return table.sort_values("time", kind="stable")
@@ -396,11 +409,14 @@ class Video:
         width: int | None = None,
         height: int | None = None,
         max_side: int | None = None,
+        progress: ProgressOption = "auto",
     ) -> list[tuple[pd.Series, Image.Image]]:
         """Blocking form of :meth:`frames`: every ``(row, image)``, in the order of ``rows``."""
 
         async def collect() -> list[tuple[pd.Series, Image.Image]]:
-            found = self.frames(rows, width=width, height=height, max_side=max_side)
+            found = self.frames(
+                rows, width=width, height=height, max_side=max_side, progress=progress
+            )
             return [item async for item in found]
 
         arrived = run_sync(collect())
@@ -489,15 +505,40 @@ async def open_video(
     metadata_timeout: float | None = None,
     limits: IndexLimits | None = None,
     speculate_last_piece: bool | None = None,
+    progress: ProgressOption = "auto",
 ) -> Video:
     """Add ``source`` to ``client``, wait for metadata, probe the index: a :class:`Video`.
 
     ``limits`` and ``speculate_last_piece`` default to the client's settings.
+    ``progress`` shows peers, pieces and bytes while it waits ("auto": in
+    Jupyter or on a terminal; see :mod:`torframes.api.progress`).
     """
     opened_at = time.monotonic()
-    settings = client.settings
     torrent = await client.add(source, peers=list(peers) if peers else None)
-    await torrent.wait_metadata(timeout=metadata_timeout)
+    async with report_progress(progress, "metadata", torrent=torrent, unit=" pieces") as shown:
+        await torrent.wait_metadata(timeout=metadata_timeout)
+        shown.label = "index"
+        return await _open_file(
+            client,
+            torrent,
+            file,
+            opened_at,
+            limits=limits,
+            speculate_last_piece=speculate_last_piece,
+        )
+
+
+async def _open_file(
+    client: Client,
+    torrent: Torrent,
+    file: int | str | None,
+    opened_at: float,
+    *,
+    limits: IndexLimits | None,
+    speculate_last_piece: bool | None,
+) -> Video:
+    """The :class:`Video` of ``file`` in ``torrent`` (metadata known): its index probed."""
+    settings = client.settings
     if file is None:
         file_index = choose_video_file(torrent.files, infohash=torrent.infohash)
     else:
