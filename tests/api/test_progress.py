@@ -9,8 +9,16 @@ the leecher's own statistics and the seeder's upload counter.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import io
+import os
 import re
+import select
+import struct
+import sys
+import termios
+from collections.abc import Iterator
 from pathlib import Path
 
 import ipywidgets
@@ -33,6 +41,37 @@ KiB = 1024
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_video(tmp_path_factory.mktemp("clip") / "clip.mp4", frames=96, gop=24, bframes=2)
+
+
+@contextlib.contextmanager
+def terminal() -> Iterator[int]:
+    """``sys.stderr`` on a pseudo-terminal for the block; yields the terminal's reading end.
+
+    (Set in the test's body: pytest puts its own ``sys.stderr`` back when the test starts.)
+    """
+    reader, writer = os.openpty()
+    fcntl.ioctl(writer, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 160, 0, 0))  # 160 columns
+    try:
+        with (
+            open(writer, "w", buffering=1, encoding="utf-8") as stream,
+            contextlib.redirect_stderr(stream),
+        ):
+            yield reader
+    finally:
+        os.close(reader)
+
+
+def drawn(reader: int) -> str:
+    """Everything written to the terminal so far (a marker written now is read back first)."""
+    marker = "<end of output>"
+    print(marker, file=sys.stderr, flush=True)
+    received = b""
+    while marker.encode() not in received:
+        ready, _, _ = select.select([reader], [], [], 10.0)
+        if not ready:
+            raise AssertionError(f"the terminal did not echo the marker: {received!r}")
+        received += os.read(reader, 65536)
+    return received.decode("utf-8").split(marker)[0]
 
 
 def last_line(stream: io.StringIO) -> str:
@@ -190,3 +229,27 @@ async def test_batch_events_make_a_bar_of_jobs(
     assert shown.startswith("jobs: 100%")
     assert "2/2 [" in shown
     assert shown.endswith("done 1, failed 1]")
+
+
+async def test_auto_draws_on_a_terminal(swarm: LocalSwarm, client: Client, clip: Path) -> None:
+    seed = swarm.seed(clip, piece_size=16 * KiB)
+    with terminal() as reader:
+        video = await client.open(seed.magnet)  # progress="auto"
+        text = drawn(reader)
+    pieces = video.stats.pieces_fetched
+    shown = text.rstrip("\r\n").split("\r")[-1]
+    assert shown.startswith("index: 100%")
+    assert f"pieces {pieces}/{pieces}, {format_bytes(video.stats.bytes_fetched)}" in shown
+
+
+async def test_the_batch_service_draws_no_bars_of_its_own(
+    swarm: LocalSwarm, clip: Path, tmp_path: Path
+) -> None:
+    seed = swarm.seed(clip, piece_size=16 * KiB)
+    settings = Settings.loopback(metadata_timeout=20, piece_timeout=20)
+    with terminal() as reader:
+        table = await run_batch(
+            [seed.magnet], tmp_path / "batch", settings=settings, peers=[swarm.address], n=2
+        )
+        assert drawn(reader) == ""
+    assert list(table["status"]) == ["done"]
