@@ -179,6 +179,7 @@ class ProgressReporter:
         self.done = 0
         self.interval = interval
         self._torrent: Torrent | None = None
+        self._last: TorrentProgress | None = None
         self._base = 0
         self._task: asyncio.Task[None] | None = None
         if torrent is not None:
@@ -196,8 +197,16 @@ class ProgressReporter:
         self.render()
 
     def snapshot(self) -> TorrentProgress | None:
-        """The watched torrent's progress now (None before :meth:`watch`)."""
-        return None if self._torrent is None else self._torrent.progress()
+        """The watched torrent's progress now (None before :meth:`watch`).
+
+        Should libtorrent's handle be gone already (the torrent removed under
+        the operation), the last snapshot is kept: a display never breaks the
+        operation it shows.
+        """
+        if self._torrent is not None:
+            with contextlib.suppress(RuntimeError):  # libtorrent: invalid torrent handle
+                self._last = self._torrent.progress()
+        return self._last
 
     def render(self) -> None:
         """Draw the current state."""
