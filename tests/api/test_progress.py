@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import fcntl
 import io
+import math
 import os
 import re
 import select
@@ -26,6 +27,7 @@ import pytest
 
 from torframes.api.progress import JobsProgress, ProgressReporter, WidgetView
 from torframes.api.video import open_video
+from torframes.plan.times import BadTime
 from torframes.service.sync import run_batch
 from torframes.settings import Settings
 from torframes.testing.swarm import LocalSwarm
@@ -205,6 +207,12 @@ async def test_the_jupyter_widget_shows_frames_peers_and_pieces(
     assert f"pieces {stats.pieces_fetched}/{stats.pieces_fetched}" in view.text.value
     assert re.search(r"peers [1-9]\d*/[1-9]\d*", view.text.value)
     assert view.text.value.endswith(format_bytes(stats.bytes_fetched))
+
+    failing = WidgetView(display=False)
+    with pytest.raises(BadTime):
+        async with ProgressReporter(failing, "frames", torrent=video.torrent, total=1):
+            await video.frame_at(math.nan)
+    assert (failing.bar.value, failing.bar.bar_style) == (0, "danger")
 
 
 async def test_batch_events_make_a_bar_of_jobs(

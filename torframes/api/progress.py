@@ -68,7 +68,7 @@ class ProgressView(Protocol):
 
     def show(self, label: str, done: int, total: int | None, text: str) -> None: ...
 
-    def close(self) -> None: ...
+    def close(self, ok: bool = True) -> None: ...
 
 
 class TerminalView:
@@ -93,7 +93,7 @@ class TerminalView:
         bar.n = done
         bar.refresh()
 
-    def close(self) -> None:
+    def close(self, ok: bool = True) -> None:
         if self.bar is not None:
             self.bar.close()
 
@@ -129,8 +129,8 @@ class WidgetView:
         self.bar.value = done
         self.text.value = escape(text)
 
-    def close(self) -> None:
-        self.bar.bar_style = "success"
+    def close(self, ok: bool = True) -> None:
+        self.bar.bar_style = "success" if ok else "danger"
 
 
 def progress_view(option: ProgressOption, *, unit: str = "it") -> ProgressView | None:
@@ -228,7 +228,7 @@ class ProgressReporter:
             self._task = asyncio.ensure_future(self._refresh())
         return self
 
-    async def __aexit__(self, *exc_info: object) -> None:
+    async def __aexit__(self, kind: type[BaseException] | None, *exc_info: object) -> None:
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -236,7 +236,7 @@ class ProgressReporter:
             self._task = None
         if self.view is not None:
             self.render()
-            self.view.close()
+            self.view.close(ok=kind is None)
 
     async def _refresh(self) -> None:
         while True:
