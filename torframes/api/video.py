@@ -201,12 +201,11 @@ class Video:
         asked = check_times(seconds)
         if asked.size != 1:
             raise TypeError(f"frame_at takes one time in seconds, not {seconds!r}")
-        warn_out_of_range(
-            asked, self.duration, what=("the first frame", "the last frame"), stacklevel=2
-        )
         samples = self._samples
         track = samples[samples["track_id"] == self.main_track].sort_values("time", kind="stable")
         times = track["time"].to_numpy()
+        end = max(self.duration, float(times[-1]) if len(times) else 0.0)
+        warn_out_of_range(asked, end, what=("the first frame", "the last frame"), stacklevel=2)
         position = max(0, int(np.searchsorted(times, asked[0], side="right")) - 1)
         return await self.frame(track.iloc[position], **size)
 
