@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import tracemalloc
 import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from torframes.plan.select import select_keyframes
 from torframes.plan.times import BadTime
@@ -134,3 +137,34 @@ def test_a_huge_n_never_allocates_n_times_keyframes(strategy: str, n: int) -> No
         tracemalloc.stop()
     assert len(picks) == 4_000
     assert peak < 16 * 2**20  # an n x K float matrix would be 128 MB at n = K = 4 000
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    times=st.lists(st.floats(min_value=0, max_value=1e6), min_size=1, max_size=30),
+    n=st.integers(min_value=-5, max_value=10**12),
+    strategy=st.sampled_from(["even", "cheapest", "all"]),
+    asked=st.none() | st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=20),
+    end_time=st.none() | st.floats(min_value=0, max_value=2e6),
+)
+def test_any_request_gives_a_subset_of_the_keyframes_or_a_value_error(
+    times: list[float],
+    n: int,
+    strategy: str,
+    asked: list[float] | None,
+    end_time: float | None,
+) -> None:
+    table = keyframes(sorted(times))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TorframesWarning)
+        try:
+            picks = select_keyframes(table, n, strategy, times=asked, end_time=end_time)
+        except ValueError:  # BadTime is one; n below 1 is another
+            bad_times = asked is not None and not all(math.isfinite(t) for t in asked)
+            assert bad_times or (asked is None and strategy != "all" and n < 1)
+            return
+    assert picks.index.is_unique
+    assert set(picks.index) <= set(table.index)
+    assert picks["time"].is_monotonic_increasing or asked is not None
+    if asked is None and strategy != "all":
+        assert 1 <= len(picks) <= min(n, len(table))

@@ -178,10 +178,6 @@ def _at_or_before(
     return ordered.iloc[positions[np.sort(first_seen)]].copy()
 
 
-def _row_pieces(row: pd.Series) -> set[int]:
-    return set(row_pieces(row["piece_first"], row["piece_last"]))
-
-
 def _cost(rows: pd.DataFrame, held: set[int]) -> int:
     return len(pieces_for_rows(rows) - held)
 
@@ -193,6 +189,10 @@ def _cheapest(
     bounds = np.searchsorted(slices, np.arange(n + 1), side="left")
     targets = _targets(ordered, n, end_time)
     times = ordered["time"].to_numpy(dtype=np.float64)
+    pieces = [
+        set(row_pieces(first, last))
+        for first, last in zip(ordered["piece_first"], ordered["piece_last"], strict=True)
+    ]
     have = set(held)
     chosen: list[int] = []
     for k in range(n):
@@ -201,13 +201,10 @@ def _cheapest(
             continue
         best = min(
             candidates,
-            key=lambda i: (
-                len(_row_pieces(ordered.iloc[i]) - have),
-                abs(times[i] - targets[k]),
-            ),
+            key=lambda i: (len(pieces[i] - have), abs(times[i] - targets[k])),
         )
         chosen.append(best)
-        have |= _row_pieces(ordered.iloc[best])
+        have |= pieces[best]
     cheapest = ordered.iloc[sorted(set(chosen))]
     even = _even(ordered, n, end_time)
     if _cost(even, held) < _cost(cheapest, held) or len(cheapest) < len(even):
