@@ -323,6 +323,24 @@ class Settings(BaseSettings):
         ),
     )
 
+    # -- decoding frames (api slice: bounded picking and decoding) -------------
+    max_gop_samples: int = Field(
+        3_000,
+        ge=1,
+        description=(
+            "Most samples fetched to decode one frame that is not a keyframe (its group "
+            "of pictures from the keyframe on); checked before fetching."
+        ),
+    )
+    max_gop_bytes: int = Field(
+        128 * MiB,
+        ge=1,
+        description=(
+            "Most bytes fetched to decode one frame that is not a keyframe (its group "
+            "of pictures from the keyframe on); checked before fetching."
+        ),
+    )
+
     # -- batch service (torframes.service) ------------------------------------
     service_workers: int = Field(
         4, ge=1, description="Jobs reading an index or fetching frames at once (worker slots)."

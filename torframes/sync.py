@@ -53,6 +53,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 if TYPE_CHECKING:
+    from torframes.api.progress import ProgressOption
     from torframes.api.video import Video
     from torframes.torrent.client import Client
     from torframes.torrent.sources import Source
@@ -123,6 +124,7 @@ def open_sync(
     peers: Iterable[tuple[str, int]] | None = None,
     *,
     client: Client | None = None,
+    progress: ProgressOption = "auto",
 ) -> Video:
     """Blocking ``torframes.open``: a :class:`~torframes.Video`, without ``await``.
 
@@ -133,8 +135,8 @@ def open_sync(
     if client is None:
         from torframes.api.default import open as open_default
 
-        return run_sync(open_default(source, file=file, peers=peers))
-    return run_sync(client.open(source, file=file, peers=peers))
+        return run_sync(open_default(source, file=file, peers=peers, progress=progress))
+    return run_sync(client.open(source, file=file, peers=peers, progress=progress))
 
 
 # -- running --------------------------------------------------------------------------------

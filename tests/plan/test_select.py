@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import math
+import tracemalloc
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from torframes.plan.select import select_keyframes
+from torframes.plan.times import BadTime
+from torframes.warnings import FewerPicksWarning, TimeRangeWarning, TorframesWarning
 
 
 def keyframes(times: list[float], pieces: list[tuple[int, int]] | None = None) -> pd.DataFrame:
@@ -28,8 +36,9 @@ def test_even_spreads_over_the_timeline() -> None:
     assert picks.index.tolist() == [105, 115, 125, 135, 145]
 
 
-def test_even_with_fewer_keyframes_than_asked_returns_each_once() -> None:
-    picks = select_keyframes(keyframes([0.0, 5.0]), 5, "even")
+def test_even_with_fewer_keyframes_than_asked_returns_each_once_and_says_so() -> None:
+    with pytest.warns(FewerPicksWarning, match="5 keyframes asked for, the video has 2"):
+        picks = select_keyframes(keyframes([0.0, 5.0]), 5, "even")
     assert picks["time"].tolist() == [0.0, 5.0]
 
 
@@ -40,7 +49,9 @@ def test_all_returns_every_keyframe_in_time_order() -> None:
 
 def test_times_take_the_keyframe_at_or_before() -> None:
     table = keyframes([0.0, 2.0, 4.0, 6.0])
-    picks = select_keyframes(table, times=[5.9, 2.0, -1.0, 100.0, 2.5])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        picks = select_keyframes(table, times=[5.9, 2.0, 0.0, 6.5], end_time=7.0)
     assert picks["time"].tolist() == [4.0, 2.0, 0.0, 6.0]
 
 
@@ -72,3 +83,88 @@ def test_empty_table_and_bad_arguments() -> None:
         select_keyframes(keyframes([0.0]), 1, "random")
     with pytest.raises(ValueError, match="at least 1"):
         select_keyframes(keyframes([0.0]), 0)
+    with pytest.raises(ValueError, match="at least 1"):
+        select_keyframes(keyframes([]), -3)
+    with pytest.raises(ValueError, match="whole number"):
+        select_keyframes(keyframes([0.0]), 2.5)  # type: ignore[arg-type]
+
+
+def test_times_outside_the_video_are_clamped_and_repeats_dropped_with_warnings() -> None:
+    # a 60 s video with a keyframe every 2 s: 59.9 and 120 both give the last keyframe
+    table = keyframes([float(t) for t in range(0, 60, 2)])
+    with pytest.warns(TorframesWarning) as caught:
+        picks = select_keyframes(table, times=[0, 10.5, 59.9, 120, -4], end_time=60.0)
+    assert picks["time"].tolist() == [0.0, 10.0, 58.0]
+    messages = {type(w.message): str(w.message) for w in caught}
+    assert set(messages) == {TimeRangeWarning, FewerPicksWarning}
+    assert "120 s after the end (60 s): clamped to the last keyframe" in [
+        str(w.message) for w in caught
+    ]
+    assert "-4 s before the start: clamped to the first keyframe" in [
+        str(w.message) for w in caught
+    ]
+    assert messages[FewerPicksWarning].startswith("5 times asked for, 3 keyframes picked: 120, -4")
+    assert caught[0].filename == __file__  # the warning points at the caller
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_times_that_are_not_finite_are_refused(bad: float) -> None:
+    table = keyframes([0.0, 2.0])
+    with pytest.raises(BadTime, match="finite"):
+        select_keyframes(table, times=[1.0, bad])
+    with pytest.raises(ValueError, match="finite"):  # BadTime is a ValueError too
+        select_keyframes(keyframes([]), times=[bad])
+
+
+def test_even_on_unevenly_spread_keyframes_says_fewer_were_picked() -> None:
+    table = keyframes([0.0, 0.1, 0.2, 50.0])
+    with pytest.warns(FewerPicksWarning, match="4 keyframes asked for, 2 picked"):
+        picks = select_keyframes(table, 4, "even", end_time=60.0)
+    assert picks["time"].tolist() == [0.2, 50.0]
+
+
+@pytest.mark.parametrize("strategy", ["even", "cheapest"])
+@pytest.mark.parametrize("n", [10**9, 4_000])
+def test_a_huge_n_never_allocates_n_times_keyframes(strategy: str, n: int) -> None:
+    table = keyframes([float(t) for t in range(4_000)])
+    tracemalloc.start()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FewerPicksWarning)
+            picks = select_keyframes(table, n, strategy)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(picks) == 4_000
+    assert peak < 16 * 2**20  # an n x K float matrix would be 128 MB at n = K = 4 000
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    times=st.lists(st.floats(min_value=0, max_value=1e6), min_size=1, max_size=30),
+    n=st.integers(min_value=-5, max_value=10**12),
+    strategy=st.sampled_from(["even", "cheapest", "all"]),
+    asked=st.none() | st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=20),
+    end_time=st.none() | st.floats(min_value=0, max_value=2e6),
+)
+def test_any_request_gives_a_subset_of_the_keyframes_or_a_value_error(
+    times: list[float],
+    n: int,
+    strategy: str,
+    asked: list[float] | None,
+    end_time: float | None,
+) -> None:
+    table = keyframes(sorted(times))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TorframesWarning)
+        try:
+            picks = select_keyframes(table, n, strategy, times=asked, end_time=end_time)
+        except ValueError:  # BadTime is one; n below 1 is another
+            bad_times = asked is not None and not all(math.isfinite(t) for t in asked)
+            assert bad_times or (asked is None and strategy != "all" and n < 1)
+            return
+    assert picks.index.is_unique
+    assert set(picks.index) <= set(table.index)
+    assert picks["time"].is_monotonic_increasing or asked is not None
+    if asked is None and strategy != "all":
+        assert 1 <= len(picks) <= min(n, len(table))

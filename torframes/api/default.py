@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from torframes.api.progress import ProgressOption
     from torframes.api.video import Video
     from torframes.torrent.client import Client
     from torframes.torrent.sources import Source
@@ -82,10 +83,12 @@ async def open(
     source: Source,
     file: int | str | None = None,
     peers: Iterable[tuple[str, int]] | None = None,
+    *,
+    progress: ProgressOption = "auto",
 ) -> Video:
     """:meth:`Client.open` on the default client."""
     client = await default_client()
-    return await client.open(source, file=file, peers=peers)
+    return await client.open(source, file=file, peers=peers, progress=progress)
 
 
 async def close_default_client() -> None:

@@ -19,6 +19,7 @@ from PIL import Image
 
 from torframes.api.files import choose_video_file
 from torframes.api.probe import Probe, drive, probe_index
+from torframes.api.progress import ProgressOption, report_progress
 from torframes.api.stats import VideoStats
 from torframes.containers.base import ByteRange, DecoderConfig, IndexLimits, Located
 from torframes.decode.decoder import decode_sample, decode_until
@@ -27,7 +28,9 @@ from torframes.decode.write import write_image
 from torframes.errors import DecodeError, NoVideoFile, TorframesError, UnsupportedCodec
 from torframes.plan.pieces import PieceGeometry, add_piece_columns, pieces_for_ranges
 from torframes.plan.select import select_keyframes
+from torframes.plan.times import check_times, warn_out_of_range
 from torframes.plural import plural
+from torframes.settings import Settings
 from torframes.sync import run_sync, syncify
 
 if TYPE_CHECKING:
@@ -52,8 +55,11 @@ class Video:
         probe: Probe,
         *,
         opened_at: float,
+        settings: Settings | None = None,
     ) -> None:
         self.torrent = torrent
+        #: The client's settings (``max_gop_samples``/``max_gop_bytes`` bound decoding).
+        self.settings = settings if settings is not None else Settings()
         self.file = file_index
         self.geometry = geometry
         self.probe = probe
@@ -100,6 +106,17 @@ class Video:
     def decoder_config(self) -> DecoderConfig:
         return self.index.decoder_configs[self.main_track]
 
+    @property
+    def duration(self) -> float:
+        """Seconds the main track lasts (from the index; the last sample's start if unknown)."""
+        tracks = self.index.tracks
+        duration = tracks.loc[tracks["track_id"] == self.main_track, "duration_s"].iloc[0]
+        if not pd.isna(duration):
+            return float(duration)
+        samples = self._samples
+        times = samples.loc[samples["track_id"] == self.main_track, "time"]
+        return float(times.max()) if len(times) else 0.0
+
     # -- selection ----------------------------------------------------------------------------
 
     def select(
@@ -109,17 +126,25 @@ class Video:
         *,
         times: Sequence[float] | None = None,
     ) -> pd.DataFrame:
-        """Pick keyframes: ``"even"``, ``"all"``, ``"cheapest"``, or ``times=[...]``."""
-        tracks = self.index.tracks
-        duration = tracks.loc[tracks["track_id"] == self.main_track, "duration_s"].iloc[0]
-        end = None if pd.isna(duration) else float(duration)
+        """Pick keyframes: ``"even"``, ``"all"``, ``"cheapest"``, or ``times=[...]``.
+
+        See :mod:`torframes.plan.select`. When the answer differs from what was
+        asked, a warning says how: fewer keyframes than ``n`` (the video has
+        fewer, or they are unevenly spread), times before 0 or after
+        :attr:`duration` clamped to the first or last keyframe, times that
+        land on a keyframe already picked dropped
+        (:mod:`torframes.warnings`). NaN or infinite times raise
+        :class:`~torframes.plan.times.BadTime`; an ``n`` below 1 raises
+        :class:`ValueError`.
+        """
         return select_keyframes(
             self.keyframes,
             n,
             strategy,
             times=times,
             held=self.torrent.held_pieces(),
-            end_time=end,
+            end_time=self.duration,
+            stacklevel=3,
         )
 
     # -- frames -------------------------------------------------------------------------------
@@ -169,11 +194,21 @@ class Video:
         return image
 
     async def frame_at(self, seconds: float, **size: int | None) -> Image.Image:
-        """The picture shown at ``seconds``: the main track's last frame starting by then."""
+        """The picture shown at ``seconds``: the main track's last frame starting by then.
+
+        ``seconds`` before 0 give the first frame and after :attr:`duration` the
+        last, with a :class:`~torframes.warnings.TimeRangeWarning`; NaN or
+        infinity raise :class:`~torframes.plan.times.BadTime` (a ``ValueError``).
+        """
+        asked = check_times(seconds)
+        if asked.size != 1:
+            raise TypeError(f"frame_at takes one time in seconds, not {seconds!r}")
         samples = self._samples
         track = samples[samples["track_id"] == self.main_track].sort_values("time", kind="stable")
         times = track["time"].to_numpy()
-        position = max(0, int(np.searchsorted(times, seconds, side="right")) - 1)
+        end = max(self.duration, float(times[-1]) if len(times) else 0.0)
+        warn_out_of_range(asked, end, what=("the first frame", "the last frame"), stacklevel=2)
+        position = max(0, int(np.searchsorted(times, asked[0], side="right")) - 1)
         return await self.frame(track.iloc[position], **size)
 
     async def _read(self, offset: int, size: int) -> bytes:
@@ -181,7 +216,12 @@ class Video:
         return await self.torrent.read(self.file, offset, size)
 
     def _decode_chain(self, row: pd.Series) -> pd.DataFrame:
-        """Rows from the keyframe opening ``row``'s GOP to ``row``, in decode order."""
+        """Rows from the keyframe opening ``row``'s GOP to ``row``, in decode order.
+
+        Raises :class:`DecodeError` when they are more samples or bytes than
+        the settings ``max_gop_samples``/``max_gop_bytes`` allow: checked here,
+        before anything is fetched.
+        """
         if not self.index.complete or pd.isna(row["sample"]):
             raise DecodeError(
                 "only keyframes can be decoded from this index: it does not list every sample"
@@ -194,7 +234,20 @@ class Video:
         keyframes = np.flatnonzero(track["is_keyframe"].to_numpy()[: end + 1])
         if keyframes.size == 0:
             raise DecodeError(f"no keyframe before sample {row['sample']} to decode it from")
-        return track.iloc[int(keyframes[-1]) : end + 1]
+        chain = track.iloc[int(keyframes[-1]) : end + 1]
+        settings = self.settings
+        if len(chain) > settings.max_gop_samples:
+            raise DecodeError(
+                f"decoding sample {row['sample']} needs the {len(chain)} samples from its "
+                f"keyframe on, more than max_gop_samples ({settings.max_gop_samples})"
+            )
+        size = int(chain["size"].sum())
+        if size > settings.max_gop_bytes:
+            raise DecodeError(
+                f"decoding sample {row['sample']} needs {size:,} bytes from its keyframe on, "
+                f"more than max_gop_bytes ({settings.max_gop_bytes:,})"
+            )
+        return chain
 
     async def frames(
         self,
@@ -203,11 +256,14 @@ class Video:
         width: int | None = None,
         height: int | None = None,
         max_side: int | None = None,
+        progress: ProgressOption = "auto",
     ) -> AsyncIterator[tuple[pd.Series, Image.Image]]:
         """Yield ``(row, image)`` for each row as soon as its own pieces are in.
 
         All rows' pieces are asked for at once; the order is arrival order.
-        Cancelling the iteration cancels the outstanding fetches.
+        Cancelling the iteration cancels the outstanding fetches. ``progress``
+        shows frames done, peers, pieces and bytes while it runs ("auto": in
+        Jupyter or on a terminal; see :mod:`torframes.api.progress`).
         """
         items = [r for _, r in rows.iterrows()] if isinstance(rows, pd.DataFrame) else list(rows)
         rows_ = [self._row(r) for r in items]
@@ -218,8 +274,13 @@ class Video:
 
         tasks = [asyncio.ensure_future(one(row)) for row in rows_]
         try:
-            for next_done in asyncio.as_completed(tasks):
-                yield await next_done
+            async with report_progress(
+                progress, "frames", torrent=self.torrent, total=len(tasks), unit=" frames"
+            ) as shown:
+                for next_done in asyncio.as_completed(tasks):
+                    item = await next_done
+                    shown.advance()
+                    yield item
         finally:
             for task in tasks:
                 task.cancel()
@@ -235,24 +296,28 @@ class Video:
         height: int | None = None,
         max_side: int | None = None,
         quality: int = 90,
-        progress: Callable[[int], object] | None = None,
+        progress: ProgressOption | Callable[[int], object] = "auto",
     ) -> pd.DataFrame:
         """Fetch, decode and write each row's picture; return the rows with a ``path`` column.
 
         File names come from the infohash, the file index and the time only
         (see :func:`torframes.decode.names.screenshot_name`). ``progress`` is
-        called with 1 after each picture is written.
+        as for :meth:`frames`, or a function called with 1 after each picture
+        is written (and then nothing is shown).
         """
+        callback = progress if callable(progress) else None
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         saved: list[tuple[Any, str]] = []
-        async for row, image in self.frames(rows, width=width, height=height, max_side=max_side):
+        shown = False if callback is not None else progress
+        found = self.frames(rows, width=width, height=height, max_side=max_side, progress=shown)
+        async for row, image in found:
             name = screenshot_name(self.torrent.infohash, self.file, float(row["time"]), fmt)
             target = directory / name
             await asyncio.to_thread(write_image, image, target, fmt, quality)
             saved.append((row.name, str(target)))
-            if progress is not None:
-                progress(1)
+            if callback is not None:
+                callback(1)
         table = self._samples.loc[[label for label, _ in saved]].copy()
         table["path"] = pd.array([path for _, path in saved], dtype="string")
         return table.sort_values("time", kind="stable")
@@ -349,11 +414,14 @@ class Video:
         width: int | None = None,
         height: int | None = None,
         max_side: int | None = None,
+        progress: ProgressOption = "auto",
     ) -> list[tuple[pd.Series, Image.Image]]:
         """Blocking form of :meth:`frames`: every ``(row, image)``, in the order of ``rows``."""
 
         async def collect() -> list[tuple[pd.Series, Image.Image]]:
-            found = self.frames(rows, width=width, height=height, max_side=max_side)
+            found = self.frames(
+                rows, width=width, height=height, max_side=max_side, progress=progress
+            )
             return [item async for item in found]
 
         arrived = run_sync(collect())
@@ -436,15 +504,40 @@ async def open_video(
     metadata_timeout: float | None = None,
     limits: IndexLimits | None = None,
     speculate_last_piece: bool | None = None,
+    progress: ProgressOption = "auto",
 ) -> Video:
     """Add ``source`` to ``client``, wait for metadata, probe the index: a :class:`Video`.
 
     ``limits`` and ``speculate_last_piece`` default to the client's settings.
+    ``progress`` shows peers, pieces and bytes while it waits ("auto": in
+    Jupyter or on a terminal; see :mod:`torframes.api.progress`).
     """
     opened_at = time.monotonic()
-    settings = client.settings
     torrent = await client.add(source, peers=list(peers) if peers else None)
-    await torrent.wait_metadata(timeout=metadata_timeout)
+    async with report_progress(progress, "metadata", torrent=torrent, unit=" pieces") as shown:
+        await torrent.wait_metadata(timeout=metadata_timeout)
+        shown.label = "index"
+        return await _open_file(
+            client,
+            torrent,
+            file,
+            opened_at,
+            limits=limits,
+            speculate_last_piece=speculate_last_piece,
+        )
+
+
+async def _open_file(
+    client: Client,
+    torrent: Torrent,
+    file: int | str | None,
+    opened_at: float,
+    *,
+    limits: IndexLimits | None,
+    speculate_last_piece: bool | None,
+) -> Video:
+    """The :class:`Video` of ``file`` in ``torrent`` (metadata known): its index probed."""
+    settings = client.settings
     if file is None:
         file_index = choose_video_file(torrent.files, infohash=torrent.infohash)
     else:
@@ -464,4 +557,4 @@ async def open_video(
         limits=limits or settings.index_limits(),
         speculate_last_piece=speculate_last_piece,
     )
-    return Video(torrent, file_index, geometry, probe, opened_at=opened_at)
+    return Video(torrent, file_index, geometry, probe, opened_at=opened_at, settings=settings)

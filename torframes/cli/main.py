@@ -383,7 +383,9 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
 
     async with Client(settings) as client:
         _say(args, "fetching metadata and the video's index…")
-        video = await open_video(client, args.source, file=args.file, peers=args.peer)
+        video = await open_video(
+            client, args.source, file=args.file, peers=args.peer, progress=not args.quiet
+        )
         _say(args, f"{video.torrent.name}: index in {plural(len(video.probe.rounds), 'round')}")
         if args.command == "info":
             _print_info(video)
@@ -423,14 +425,10 @@ def _write_table(table: Any, output: Path) -> None:
 
 
 async def _screenshots(video: Any, args: argparse.Namespace) -> None:
-    from tqdm.auto import tqdm
-
     picks = video.select(args.n, args.strategy, times=args.times)
-    with tqdm(total=len(picks), desc="screenshots", unit="frame", disable=args.quiet,
-              file=sys.stderr) as bar:  # fmt: skip
-        saved = await video.save(
-            picks, args.output, fmt=args.format, max_side=args.max_side, progress=bar.update
-        )
+    saved = await video.save(
+        picks, args.output, fmt=args.format, max_side=args.max_side, progress=not args.quiet
+    )
     for path in saved["path"]:
         print(path)
 
@@ -439,8 +437,7 @@ async def _batch(args: argparse.Namespace, settings: Settings) -> int:
     """Run a batch; 0 if every job is done, 1 if some failed, 130 if interrupted."""
     import signal
 
-    from tqdm.auto import tqdm
-
+    from torframes.api.progress import JobsProgress
     from torframes.service.jobs import JobOptions
     from torframes.service.sync import RESULTS_NAME, read_sources, run_batch
 
@@ -463,15 +460,7 @@ async def _batch(args: argparse.Namespace, settings: Settings) -> int:
     except (TypeError, ValueError) as error:
         print(f"torframes: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    with tqdm(total=len(sources), desc="jobs", unit="job", disable=args.quiet,
-              file=sys.stderr) as bar:  # fmt: skip
-
-        def on_event(event: Any) -> None:
-            if event.final:
-                bar.update(1)
-            elif event.kind == "retry" and not args.quiet:
-                bar.write(f"torframes: {event}", file=sys.stderr)
-
+    with JobsProgress(len(sources), disable=args.quiet) as on_event:
         table = await run_batch(
             sources,
             args.output,

@@ -4,6 +4,13 @@ A keyframe decodes on its own given the track's decoder configuration (the
 ``avcC``/``hvcC``/``av1C`` payload, or Matroska CodecPrivate, as FFmpeg
 extradata). A fresh codec context is made per sample: it is cheap next to
 the decode, and a flushed context cannot take more packets.
+
+Picture size is bounded before any picture is allocated: the size the
+container declares (sample entry, Matroska ``PixelWidth``/``PixelHeight``)
+is checked before a decoder is made, and the decoder itself is opened with
+FFmpeg's ``max_pixels`` option, so a bitstream whose own header (H.264/HEVC
+SPS, AV1 sequence header, VP9 frame header) declares a larger picture is
+refused by the decoder before it allocates frame buffers.
 """
 
 from __future__ import annotations
@@ -37,15 +44,17 @@ def decode_sample(
     width: int | None = None,
     height: int | None = None,
     max_side: int | None = None,
+    max_pixels: int = MAX_PIXELS,
 ) -> Image.Image:
     """Decode one keyframe sample to an RGB :class:`PIL.Image.Image`.
 
     ``width``/``height`` scale the picture (one of them alone keeps the
     aspect ratio); ``max_side`` bounds the longer side. Raises
     :class:`UnsupportedCodec` when no decoder exists for the track and
-    :class:`DecodeError` when the sample yields no picture.
+    :class:`DecodeError` when the sample yields no picture or declares one
+    of more than ``max_pixels`` pixels.
     """
-    context = _context(config)
+    context = _context(config, max_pixels)
     payload = (config.sample_prefix or b"") + bytes(data)
     try:
         frames = list(context.decode(av.Packet(payload)))
@@ -57,7 +66,7 @@ def decode_sample(
             f"{config.codec_name} decoder gave no picture for a {len(data)}-byte sample"
         )
     frame = frames[0]
-    if frame.width * frame.height > MAX_PIXELS:
+    if frame.width * frame.height > max_pixels:  # a decoder ignoring max_pixels
         raise DecodeError(f"picture of {frame.width}x{frame.height} is too large")
     image = frame.to_image()
     return resize_image(image, width=width, height=height, max_side=max_side)
@@ -71,13 +80,14 @@ def decode_until(
     width: int | None = None,
     height: int | None = None,
     max_side: int | None = None,
+    max_pixels: int = MAX_PIXELS,
 ) -> Image.Image:
     """Decode ``(data, pts)`` packets in decode order, from a keyframe on; the picture at ``pts``.
 
     For frames that are not keyframes: every packet from the keyframe that
     starts their group of pictures up to the frame itself, in decode order.
     """
-    context = _context(config)
+    context = _context(config, max_pixels)
     prefix = config.sample_prefix or b""
     found = None
     try:
@@ -94,14 +104,20 @@ def decode_until(
         raise DecodeError(f"{config.codec_name} decoder rejected a sample: {error}") from error
     if found is None:
         raise DecodeError(f"{config.codec_name} decoder gave no picture at pts {pts}")
-    if found.width * found.height > MAX_PIXELS:
+    if found.width * found.height > max_pixels:  # a decoder ignoring max_pixels
         raise DecodeError(f"picture of {found.width}x{found.height} is too large")
     return resize_image(found.to_image(), width=width, height=height, max_side=max_side)
 
 
-def _context(config: DecoderConfig) -> av.CodecContext:
+def _context(config: DecoderConfig, max_pixels: int) -> av.CodecContext:
+    """A decoder for ``config``'s track that refuses pictures of more than ``max_pixels``."""
     if not config.codec_name:
         raise UnsupportedCodec(f"track {config.track_id} has a codec torframes does not know")
+    if config.width and config.height and config.width * config.height > max_pixels:
+        raise DecodeError(
+            f"track {config.track_id} declares {config.width}x{config.height} pictures, "
+            f"more than {max_pixels:,} pixels: not decoded"
+        )
     context = None
     for name in DECODER_PREFERENCE.get(config.codec_name, (config.codec_name,)):
         try:
@@ -118,6 +134,9 @@ def _context(config: DecoderConfig) -> av.CodecContext:
     if config.width and config.height:
         context.width, context.height = config.width, config.height
     context.thread_count = 1
+    # FFmpeg checks every picture size the bitstream declares against this
+    # before allocating frame buffers (av_image_check_size2).
+    context.options = {"max_pixels": str(max_pixels)}
     return context
 
 

@@ -528,7 +528,11 @@ class ScreenshotService:
         await asyncio.to_thread(self._store.progress, job.id, self.owner, phase="index")
         video = await _within(
             open_video(
-                self._client, job.source.value(), file=options.file, peers=list(options.peers)
+                self._client,
+                job.source.value(),
+                file=options.file,
+                peers=list(options.peers),
+                progress=False,  # jobs report through events, not bars
             ),
             settings.service_index_timeout,
             "the video's index was not read",
@@ -580,7 +584,7 @@ class ScreenshotService:
         job, options = active.job, active.job.options
         total = len(picks)
         active.frames = 0
-        frames = video.frames(picks, max_side=options.max_side)
+        frames = video.frames(picks, max_side=options.max_side, progress=False)
         async with contextlib.aclosing(frames):  # type: ignore[type-var]
             async for row, image in frames:
                 time_s = float(row["time"])

@@ -46,6 +46,7 @@ from torframes.torrent.torrent import Peer, Torrent, _fail, _resolve
 if TYPE_CHECKING:
     import libtorrent
 
+    from torframes.api.progress import ProgressOption
     from torframes.api.video import Video
 
 __all__ = ["Client"]
@@ -345,16 +346,19 @@ class Client:
         source: Source,
         file: int | str | None = None,
         peers: Iterable[Peer] | None = None,
+        *,
+        progress: ProgressOption = "auto",
     ) -> Video:
         """Add ``source``, wait for its metadata and parse the video's index: a :class:`Video`.
 
         ``file`` is a file index or path; by default the largest video file.
         Only the pieces holding the index's headers and the index itself are
-        fetched. See :mod:`torframes.api.video`.
+        fetched. See :mod:`torframes.api.video`. ``progress``: see
+        :mod:`torframes.api.progress` (default: shown in Jupyter and on a terminal).
         """
         from torframes.api.video import open_video
 
-        return await open_video(self, source, file=file, peers=list(peers or ()))
+        return await open_video(self, source, file=file, peers=list(peers or ()), progress=progress)
 
     def get(self, infohash: str) -> Torrent | None:
         """The torrent with this v1 or v2 infohash (hex), if added."""

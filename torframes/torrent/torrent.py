@@ -29,6 +29,7 @@ from torframes.errors import (
 from torframes.plural import plural
 from torframes.torrent.files import FileEntry, FileLayout
 from torframes.torrent.pieces import piece_range, slice_pieces
+from torframes.torrent.progress import TorrentProgress
 from torframes.torrent.sources import hex_hashes
 from torframes.torrent.stats import TorrentStats
 
@@ -597,6 +598,19 @@ class Torrent:
             added_at=self._added_at,
             metadata_at=self._metadata_at,
             piece_times=self._piece_times,
+        )
+
+    def progress(self) -> TorrentProgress:
+        """A cheap snapshot for progress displays: metadata, peers, pieces and bytes."""
+        # status(0): none of the optional parts (no piece bitfield)
+        status = self._final_status if self._gone is not None else self._handle.status(0)
+        return TorrentProgress(
+            has_metadata=self._layout is not None,
+            peers_known=int(status.list_peers) if status else 0,
+            peers_connected=int(status.num_peers) if status else 0,
+            pieces_wanted=sum(not future.done() for future in self._fetching.values()),
+            pieces_done=self._pieces_fetched,
+            bytes_fetched=int(status.total_payload_download) if status else 0,
         )
 
     # -- resume data and checking ----------------------------------------------------
