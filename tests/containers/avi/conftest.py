@@ -1,0 +1,95 @@
+"""Fixtures for the AVI parser's tests: files from FFmpeg's AVI muxer, their OpenDML
+rewrites, one from mencoder, and a driver that feeds a parser exactly what it asks for.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from torframes.containers.avi import AviIndexParser
+from torframes.containers.base import ContainerIndex, IndexLimits, Need
+from torframes.testing.avi import make_avi, rewrite_odml, set_idx1_absolute
+
+#: Fixture name -> how it is made: ``make_avi`` arguments, then an optional rewrite.
+FILES: dict[str, dict[str, Any]] = {
+    "mpeg4": {"codec": "mpeg4"},
+    "mpeg4-bframes": {"codec": "mpeg4", "bframes": 2},
+    "h264": {"codec": "h264"},
+    "mjpeg": {"codec": "mjpeg", "frames": 24},
+    "mpeg4-pcm": {"codec": "mpeg4", "audio": True},
+    "h264-pcm-absolute": {"codec": "h264", "audio": True, "rewrite": "absolute"},
+    "mpeg4-odml": {"codec": "mpeg4", "rewrite": "odml"},
+    "h264-pcm-odml-avix": {"codec": "h264", "audio": True, "rewrite": "avix"},
+}
+
+
+@pytest.fixture(scope="session")
+def avi_file(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """``avi_file(name)``: the fixture file ``name`` of :data:`FILES`, made once per session."""
+    root = tmp_path_factory.mktemp("avi")
+
+    def make(name: str) -> Path:
+        path = root / f"{name}.avi"
+        if path.exists():
+            return path
+        spec = dict(FILES[name])
+        rewrite = spec.pop("rewrite", None)
+        if rewrite is None:
+            return make_avi(path, **spec)
+        source = make_avi(root / f"{name}-source.avi", **spec)
+        if rewrite == "absolute":
+            return set_idx1_absolute(source, path)
+        return rewrite_odml(source, path, per_index=10, riffs=3 if rewrite == "avix" else 1)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def mencoder_file(
+    avi_file: Callable[[str], Path], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """An MPEG-4 Part 2 AVI written by MPlayer's mencoder (not by FFmpeg's muxer)."""
+    binary = shutil.which("mencoder")
+    if binary is None:
+        pytest.fail("mencoder is not installed (Debian package 'mencoder')")
+    target = tmp_path_factory.mktemp("mencoder") / "mencoder.avi"
+    subprocess.run(
+        [binary, str(avi_file("mjpeg")), "-really-quiet", "-nosound", "-ovc", "lavc",
+         "-lavcopts", "vcodec=mpeg4:keyint=8", "-o", str(target)],
+        check=True, capture_output=True, timeout=600,
+    )  # fmt: skip
+    return target
+
+
+class Driven:
+    """An index and the needs it took."""
+
+    def __init__(self, index: ContainerIndex, needs: list[Need], read: int) -> None:
+        self.index, self.needs, self.read = index, needs, read
+
+
+def drive_bytes(data: bytes, limits: IndexLimits | None = None, max_needs: int = 64) -> Driven:
+    """Run an :class:`AviIndexParser` over ``data``, feeding exactly the ranges it asks for."""
+    parser = AviIndexParser(len(data), limits)
+    needs: list[Need] = []
+    read = 0
+    for _ in range(max_needs):
+        step = parser.step()
+        if isinstance(step, ContainerIndex):
+            return Driven(step, needs, read)
+        needs.append(step)
+        for wanted in step.ranges:
+            parser.feed(wanted.start, data[wanted.start : wanted.stop])
+            read += wanted.length
+    raise AssertionError("the parser keeps asking")
+
+
+@pytest.fixture
+def drive() -> Callable[..., Driven]:
+    return drive_bytes

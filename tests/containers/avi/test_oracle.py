@@ -1,0 +1,114 @@
+"""AVI sample tables against FFmpeg's demux of the complete file (PyAV), and the reads they took.
+
+Every row must be a packet FFmpeg demuxes, with its ``pos`` (the chunk's
+data, after the 8-byte chunk header), size, dts and keyframe flag; pts too,
+except where FFmpeg invents presentation times by parsing the frames (H.264,
+MPEG-4 Part 2 with B-frames), which an index cannot do: there our pts is
+FFmpeg's dts, and the index says so in its notes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import pandas as pd
+import pytest
+
+from torframes.containers import index_file
+from torframes.containers.base import SAMPLE_DTYPES, TRACK_DTYPES
+from torframes.decode.decoder import decode_sample
+from torframes.testing.oracle import demux_packets
+from torframes.testing.videos import read_frame_index
+
+from .conftest import FILES
+
+FPS = 24
+#: Fixtures whose video pts FFmpeg derives by parsing frames (see module docstring).
+PARSED_PTS = {"h264", "h264-pcm-absolute", "h264-pcm-odml-avix", "mpeg4-bframes"}
+
+
+def _time_bases(path: Path) -> dict[int, Fraction]:
+    with av.open(str(path)) as container:
+        return {s.id: Fraction(s.time_base) for s in container.streams}
+
+
+def check_rows(path: Path, *, parsed_pts: bool) -> pd.DataFrame:
+    """Index ``path`` and compare every row with PyAV's packets; returns the samples."""
+    local = index_file(path)
+    index = local.index
+    assert index.container == "avi"
+    assert index.samples.dtypes.astype(str).to_dict() == SAMPLE_DTYPES
+    assert index.tracks.dtypes.astype(str).to_dict() == TRACK_DTYPES
+    ours = index.samples
+    oracle = demux_packets(path)
+    assert sorted(zip(ours["track_id"], ours["offset"], strict=True)) == sorted(
+        zip(oracle["track_id"], oracle["offset"], strict=True)
+    )
+    merged = ours.merge(oracle, on=["track_id", "offset"], suffixes=("", "_ff"))
+    assert (merged["size"] == merged["size_ff"]).all()
+    assert (merged["is_keyframe"] == merged["is_keyframe_ff"]).all()
+    bases = _time_bases(path)
+    tracks = index.tracks.set_index("track_id")
+    for row in merged.itertuples():
+        tick = Fraction(1, int(tracks.loc[row.track_id, "timescale"]))
+        assert row.dts * tick == row.dts_ff * bases[row.track_id]
+        kind = tracks.loc[row.track_id, "kind"]
+        expected = row.dts_ff if parsed_pts and kind == "video" else row.pts_ff
+        assert row.pts * tick == expected * bases[row.track_id]
+        assert row.time == pytest.approx(float(row.pts * tick))
+    return ours
+
+
+@pytest.mark.parametrize("name", list(FILES))
+def test_rows_match_ffmpeg(avi_file: Callable[[str], Path], name: str) -> None:
+    path = avi_file(name)
+    samples = check_rows(path, parsed_pts=name in PARSED_PTS)
+    local = index_file(path)
+    tracks = local.tracks
+    assert tracks["indexed_by"].unique().tolist() == ["indx" if "odml" in name else "idx1"]
+    video = tracks[tracks["kind"] == "video"].iloc[0]
+    assert video["codec_name"] == FILES[name]["codec"]
+    assert (video["width"], video["height"]) == (320, 240)
+    if FILES[name].get("audio"):
+        audio = tracks[tracks["kind"] == "audio"].iloc[0]
+        assert audio["codec_name"] == "pcm_s16le"
+        assert audio["samples"] == (samples["track_id"] == audio["track_id"]).sum() > 0
+    if name in PARSED_PTS:
+        assert any("pts is the chunk's dts" in note for note in local.index.notes)
+
+
+def test_a_file_written_by_mencoder(mencoder_file: Path) -> None:
+    samples = check_rows(mencoder_file, parsed_pts=False)
+    assert samples["is_keyframe"].sum() == 3  # keyint=8 over 24 frames
+
+
+@pytest.mark.parametrize("name", ["mpeg4", "h264", "mjpeg", "mpeg4-odml", "h264-pcm-odml-avix"])
+def test_every_keyframe_decodes_alone_to_its_frame(avi_file, name: str) -> None:
+    local = index_file(avi_file(name))
+    data = avi_file(name).read_bytes()
+    video = local.tracks[local.tracks["kind"] == "video"].iloc[0]
+    config = local.index.decoder_configs[int(video["track_id"])]
+    rows = local.samples[(local.samples["track_id"] == video["track_id"])]
+    keyframes = rows[rows["is_keyframe"]]
+    assert len(keyframes) == (len(rows) // 12 if name != "mjpeg" else len(rows))
+    for row in keyframes.itertuples():
+        image = decode_sample(config, data[row.offset : row.offset + row.size])
+        assert read_frame_index(image) == round(row.time * FPS)
+
+
+def test_keyframes_of_a_bframe_stream_are_placed_by_decode_order(avi_file) -> None:
+    """With B-frames, a keyframe's dts counts the frames decoded before it, not shown before it."""
+    local = index_file(avi_file("mpeg4-bframes"))
+    data = avi_file("mpeg4-bframes").read_bytes()
+    config = local.index.decoder_configs[0]
+    keyframes = local.samples[local.samples["is_keyframe"]]
+    shown = [
+        read_frame_index(decode_sample(config, data[r.offset : r.offset + r.size]))
+        for r in keyframes.itertuples()
+    ]
+    decode_order = [round(t * FPS) for t in keyframes["time"]]
+    assert shown[0] == decode_order[0] == 0
+    assert all(0 <= s - d <= 2 for s, d in zip(shown, decode_order, strict=True))
