@@ -59,12 +59,15 @@ __all__ = ["AviIndexParser"]
 
 MiB = 1024 * 1024
 
-#: Top-level chunks of the first RIFF walked before giving up.
-MAX_TOP_CHUNKS = 1024
+#: Top-level chunks walked before ``movi``, and after it to ``idx1``, before giving up
+#: (muxers write a handful: ``hdrl``, ``INFO``, ``JUNK``; each may cost a round).
+MAX_TOP_CHUNKS = 32
 #: Chunks stepped over at the start of ``movi`` looking for the first stream chunk.
-MAX_MOVI_STEPS = 64
+MAX_MOVI_STEPS = 16
 #: Depth of super indexes pointing at super indexes followed (FFmpeg allows 1000).
 MAX_INDEX_DEPTH = 4
+#: Most index chunks the super indexes of a file may point at (one a second for 18 hours).
+MAX_INDEX_CHUNKS = 1 << 16
 
 
 class AviIndexParser(IndexParser):
@@ -79,6 +82,8 @@ class AviIndexParser(IndexParser):
         self._ranges: list[ByteRange] = []
         self._layout: list[tuple[str, ByteRange]] = []
         self._notes: list[str] = []
+        #: Standard index entries that may still be read (``max_samples`` in all).
+        self._entries_left = self.limits.max_samples
 
     def feed(self, offset: int, data: bytes | memoryview) -> None:
         self._reads.feed(offset, data)
@@ -123,7 +128,7 @@ class AviIndexParser(IndexParser):
             if riff_end - pos < HEADER_BYTES:
                 break
             chunk = yield from self._chunk(pos, riff_end, "AVI chunk header")
-            self._ranges.append(ByteRange(pos, chunk.data))
+            self._ranges.append(ByteRange(pos, min(pos + LIST_HEADER_BYTES, riff_end)))
             self._layout.append((chunk.name, ByteRange(chunk.start, min(chunk.end, riff_end))))
             if chunk.form == b"hdrl" and hdrl is None:
                 if chunk.size > self.limits.max_index_bytes:
@@ -138,7 +143,9 @@ class AviIndexParser(IndexParser):
                     raise MalformedContainer("'movi' before 'hdrl'", offset=pos)
                 return hdrl, chunk
             pos = chunk.end
-        raise MalformedContainer("no 'movi' list in the AVI RIFF", offset=pos)
+        raise MalformedContainer(
+            f"no 'movi' list in the first {MAX_TOP_CHUNKS} chunks of the AVI RIFF", offset=pos
+        )
 
     # -- OpenDML ----------------------------------------------------------
 
@@ -152,6 +159,10 @@ class AviIndexParser(IndexParser):
                 if index.kind == INDEX_OF_CHUNKS:
                     found[number].append(index)
                     continue
+                if len(pointers) + len(index.offsets) > MAX_INDEX_CHUNKS:
+                    raise IndexTooLarge(
+                        f"super indexes point at over {MAX_INDEX_CHUNKS} index chunks"
+                    )
                 for start, length in zip(index.offsets.tolist(), index.sizes.tolist(), strict=True):
                     if not 0 <= start < self.file_size:
                         raise MalformedContainer(f"super index points past the file at {start}")
@@ -192,7 +203,9 @@ class AviIndexParser(IndexParser):
             self._ranges.append(ByteRange(chunk.start, chunk.stop))
             self._layout.append((chunk.name, ByteRange(chunk.start, chunk.end)))
             body = self._reads.get(chunk.data, chunk.stop)
-            index = read_odml_index(body, chunk.start, size, self.limits.max_samples)
+            index = read_odml_index(body, chunk.start, size, self._entries_left)
+            if index.kind == INDEX_OF_CHUNKS:
+                self._entries_left -= len(index.offsets)
             if stream_number(index.chunk_id) != number and index.kind == INDEX_OF_CHUNKS:
                 raise MalformedContainer(
                     f"index chunk for stream {stream_number(index.chunk_id)} "
@@ -217,7 +230,7 @@ class AviIndexParser(IndexParser):
             if riff_end - pos < HEADER_BYTES:
                 break
             chunk = yield from self._chunk(pos, riff_end, "AVI chunk header")
-            self._ranges.append(ByteRange(pos, chunk.data))
+            self._ranges.append(ByteRange(pos, min(pos + LIST_HEADER_BYTES, riff_end)))
             self._layout.append((chunk.name, ByteRange(chunk.start, chunk.end)))
             if chunk.fourcc == b"idx1":
                 idx1 = chunk

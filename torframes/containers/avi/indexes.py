@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from torframes.errors import MalformedContainer, UnsupportedContainer
+from torframes.errors import IndexTooLarge, MalformedContainer, UnsupportedContainer
 
 __all__ = [
     "AVIIF_KEYFRAME",
@@ -144,9 +144,14 @@ def read_odml_index(
     if kind == INDEX_OF_CHUNKS and longs != 2:
         raise MalformedContainer(f"standard index with {longs} longs per entry", offset=offset)
     room = (len(data) - _META_INDEX.size) // entry.itemsize
-    if count > room or count > max_entries:
+    if count > room:
         raise MalformedContainer(
             f"OpenDML index of {count} entries in room for {room}", offset=offset
+        )
+    if count > max_entries:
+        raise IndexTooLarge(
+            f"OpenDML index of {count} entries, over the {max_entries} still allowed",
+            offset=offset,
         )
     entries = np.frombuffer(data, dtype=entry, count=count, offset=_META_INDEX.size)
     ident = int.from_bytes(chunk_id, "little")
