@@ -13,6 +13,7 @@ result (the oracle) disagrees with.
 from __future__ import annotations
 
 import fractions
+import io
 import struct
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import av
 
 from torframes.testing.videos import frame_pixels
 
-__all__ = ["ENCODERS", "make_avi", "rewrite_odml", "set_idx1_absolute"]
+__all__ = ["ENCODERS", "make_avi", "make_large_avi", "rewrite_odml", "set_idx1_absolute"]
 
 ENCODERS = {
     "mpeg4": ("mpeg4", "yuv420p", {"qscale": "3"}),
@@ -213,4 +214,79 @@ def set_idx1_absolute(source: Path, target: Path) -> Path:
         (offset,) = struct.unpack_from("<I", data, at)
         struct.pack_into("<I", data, at, offset + movi[1])
     target.write_bytes(bytes(data))
+    return target
+
+
+class _SparseFile(io.RawIOBase):
+    """A seekable file that skips writing blocks of zeros, leaving holes (a sparse file)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self._file = path.open("wb")
+        self._pos = self._end = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def write(self, data: bytes | memoryview) -> int:  # type: ignore[override]
+        data = bytes(data)
+        if len(data) < 4096 or data != bytes(len(data)):
+            self._file.seek(self._pos)
+            self._file.write(data)
+        self._pos += len(data)
+        self._end = max(self._end, self._pos)
+        return len(data)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = (0, self._pos, self._end)[whence]
+        self._pos = base + offset
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def close(self) -> None:
+        if not self.closed:
+            self._file.truncate(self._end)
+            self._file.close()
+        super().close()
+
+
+def make_large_avi(
+    source: Path,
+    target: Path,
+    *,
+    size: int = 1100 * 2**20,
+    gop: int = 50,
+    packet_size: int = 4 * 2**20,
+    muxer_options: dict[str, str] | None = None,
+) -> Path:
+    """Stream-copy ``source``'s video into an AVI of about ``size`` bytes, written sparse.
+
+    Keyframe ``i`` of every ``gop`` packets is the source's first keyframe;
+    the packets between are its second packet (a P-frame) padded with zeros
+    to ``packet_size`` bytes, so the file passes 1 GiB and FFmpeg's muxer
+    goes OpenDML: ``RIFF AVIX`` lists with an ``ix##`` standard index at the
+    end of each ``movi`` and an ``indx`` super index in the header. Zero
+    blocks are not written, so the file takes little disk.
+    """
+    with av.open(str(source)) as src:
+        stream = src.streams.video[0]
+        packets = [bytes(p) for p in src.demux(stream) if p.size]
+        sink = _SparseFile(target)
+        with av.open(sink, "w", format="avi", options=dict(muxer_options or {})) as out:
+            video = out.add_stream_from_template(stream)
+            filler = packets[1] + bytes(packet_size - len(packets[1]))
+            for index in range(-(-size // packet_size)):
+                key = index % gop == 0
+                packet = av.Packet(packets[0] if key else filler)
+                packet.is_keyframe = key
+                packet.pts = packet.dts = index
+                packet.time_base = fractions.Fraction(1, 24)
+                packet.stream = video
+                out.mux(packet)
+        sink.close()
     return target

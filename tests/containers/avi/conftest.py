@@ -7,14 +7,25 @@ from __future__ import annotations
 import shutil
 import subprocess
 from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import av
+import pandas as pd
 import pytest
 
+from torframes.containers import index_file
 from torframes.containers.avi import AviIndexParser
-from torframes.containers.base import ContainerIndex, IndexLimits, Need
+from torframes.containers.base import (
+    SAMPLE_DTYPES,
+    TRACK_DTYPES,
+    ContainerIndex,
+    IndexLimits,
+    Need,
+)
 from torframes.testing.avi import make_avi, rewrite_odml, set_idx1_absolute
+from torframes.testing.oracle import demux_packets
 
 #: Fixture name -> how it is made: ``make_avi`` arguments, then an optional rewrite.
 FILES: dict[str, dict[str, Any]] = {
@@ -93,3 +104,35 @@ def drive_bytes(data: bytes, limits: IndexLimits | None = None, max_needs: int =
 @pytest.fixture
 def drive() -> Callable[..., Driven]:
     return drive_bytes
+
+
+def _time_bases(path: Path) -> dict[int, Fraction]:
+    with av.open(str(path)) as container:
+        return {s.id: Fraction(s.time_base) for s in container.streams}
+
+
+def check_rows(path: Path, *, parsed_pts: bool) -> pd.DataFrame:
+    """Index ``path`` and compare every row with PyAV's packets; returns the samples."""
+    local = index_file(path)
+    index = local.index
+    assert index.container == "avi"
+    assert index.samples.dtypes.astype(str).to_dict() == SAMPLE_DTYPES
+    assert index.tracks.dtypes.astype(str).to_dict() == TRACK_DTYPES
+    ours = index.samples
+    oracle = demux_packets(path)
+    assert sorted(zip(ours["track_id"], ours["offset"], strict=True)) == sorted(
+        zip(oracle["track_id"], oracle["offset"], strict=True)
+    )
+    merged = ours.merge(oracle, on=["track_id", "offset"], suffixes=("", "_ff"))
+    assert (merged["size"] == merged["size_ff"]).all()
+    assert (merged["is_keyframe"] == merged["is_keyframe_ff"]).all()
+    bases = _time_bases(path)
+    tracks = index.tracks.set_index("track_id")
+    for row in merged.itertuples():
+        tick = Fraction(1, int(tracks.loc[row.track_id, "timescale"]))
+        assert row.dts * tick == row.dts_ff * bases[row.track_id]
+        kind = tracks.loc[row.track_id, "kind"]
+        expected = row.dts_ff if parsed_pts and kind == "video" else row.pts_ff
+        assert row.pts * tick == expected * bases[row.track_id]
+        assert row.time == pytest.approx(float(row.pts * tick))
+    return ours

@@ -10,56 +10,19 @@ FFmpeg's dts, and the index says so in its notes.
 from __future__ import annotations
 
 from collections.abc import Callable
-from fractions import Fraction
 from pathlib import Path
 
-import av
-import pandas as pd
 import pytest
 
 from torframes.containers import index_file
-from torframes.containers.base import SAMPLE_DTYPES, TRACK_DTYPES
 from torframes.decode.decoder import decode_sample
-from torframes.testing.oracle import demux_packets
 from torframes.testing.videos import read_frame_index
 
-from .conftest import FILES
+from .conftest import FILES, check_rows
 
 FPS = 24
 #: Fixtures whose video pts FFmpeg derives by parsing frames (see module docstring).
 PARSED_PTS = {"h264", "h264-pcm-absolute", "h264-pcm-odml-avix", "mpeg4-bframes"}
-
-
-def _time_bases(path: Path) -> dict[int, Fraction]:
-    with av.open(str(path)) as container:
-        return {s.id: Fraction(s.time_base) for s in container.streams}
-
-
-def check_rows(path: Path, *, parsed_pts: bool) -> pd.DataFrame:
-    """Index ``path`` and compare every row with PyAV's packets; returns the samples."""
-    local = index_file(path)
-    index = local.index
-    assert index.container == "avi"
-    assert index.samples.dtypes.astype(str).to_dict() == SAMPLE_DTYPES
-    assert index.tracks.dtypes.astype(str).to_dict() == TRACK_DTYPES
-    ours = index.samples
-    oracle = demux_packets(path)
-    assert sorted(zip(ours["track_id"], ours["offset"], strict=True)) == sorted(
-        zip(oracle["track_id"], oracle["offset"], strict=True)
-    )
-    merged = ours.merge(oracle, on=["track_id", "offset"], suffixes=("", "_ff"))
-    assert (merged["size"] == merged["size_ff"]).all()
-    assert (merged["is_keyframe"] == merged["is_keyframe_ff"]).all()
-    bases = _time_bases(path)
-    tracks = index.tracks.set_index("track_id")
-    for row in merged.itertuples():
-        tick = Fraction(1, int(tracks.loc[row.track_id, "timescale"]))
-        assert row.dts * tick == row.dts_ff * bases[row.track_id]
-        kind = tracks.loc[row.track_id, "kind"]
-        expected = row.dts_ff if parsed_pts and kind == "video" else row.pts_ff
-        assert row.pts * tick == expected * bases[row.track_id]
-        assert row.time == pytest.approx(float(row.pts * tick))
-    return ours
 
 
 @pytest.mark.parametrize("name", list(FILES))
