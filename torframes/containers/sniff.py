@@ -4,7 +4,8 @@ MP4/MOV is recognised by a known top-level box type in bytes 4..8
 (ISO/IEC 14496-12 §4.2: every file is a sequence of boxes); Matroska and
 WebM by the EBML magic ``1A 45 DF A3`` (RFC 8794 §8) and told apart by the
 EBML Header's DocType when the first bytes hold it (an EBML document of
-another DocType is unsupported). Other common
+another DocType is unsupported); AVI by a ``RIFF`` chunk of form ``AVI `` or
+``AVIX`` (Microsoft AVI RIFF File Reference; OpenDML 1.02). Other common
 containers are named in the :class:`UnsupportedContainer` error so a user
 learns what the file is.
 """
