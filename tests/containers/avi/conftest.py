@@ -78,6 +78,24 @@ def mencoder_file(
     return target
 
 
+@pytest.fixture(scope="session")
+def xvid_packed_file(
+    avi_file: Callable[[str], Path], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """XviD with B-frames in a packed bitstream (DivX 5 style), written by mencoder."""
+    binary = shutil.which("mencoder")
+    if binary is None:
+        pytest.fail("mencoder is not installed (Debian package 'mencoder')")
+    target = tmp_path_factory.mktemp("xvid") / "packed.avi"
+    options = "max_bframes=2:packed:max_key_interval=8:fixed_quant=4"
+    subprocess.run(
+        [binary, str(avi_file("mjpeg")), "-really-quiet", "-nosound", "-ovc", "xvid",
+         "-xvidencopts", options, "-o", str(target)],
+        check=True, capture_output=True, timeout=600,
+    )  # fmt: skip
+    return target
+
+
 class Driven:
     """An index and the needs it took."""
 

@@ -48,6 +48,21 @@ def test_a_file_written_by_mencoder(mencoder_file: Path) -> None:
     assert samples["is_keyframe"].sum() == 3  # keyint=8 over 24 frames
 
 
+def test_xvid_with_packed_bframes(xvid_packed_file: Path) -> None:
+    """Packed bitstream: a P-frame and the B-frame before it share a chunk, and a tiny
+    N-VOP chunk holds the place, so chunk numbers follow presentation order."""
+    samples = check_rows(xvid_packed_file, parsed_pts=True)
+    assert (samples["size"] <= 8).sum() >= 4  # the placeholder N-VOPs
+    index = index_file(xvid_packed_file).index
+    assert index.tracks["codec"].tolist() == ["XVID"]
+    data = xvid_packed_file.read_bytes()
+    keyframes = samples[samples["is_keyframe"]]
+    assert keyframes["sample"].tolist() == [0, 8, 16]
+    for row in keyframes.itertuples():
+        image = decode_sample(index.decoder_configs[0], data[row.offset : row.offset + row.size])
+        assert read_frame_index(image) == round(row.time * FPS)
+
+
 @pytest.mark.parametrize("name", ["mpeg4", "h264", "mjpeg", "mpeg4-odml", "h264-pcm-odml-avix"])
 def test_every_keyframe_decodes_alone_to_its_frame(avi_file, name: str) -> None:
     local = index_file(avi_file(name))
