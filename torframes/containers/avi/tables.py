@@ -100,7 +100,7 @@ def samples_table(streams: Sequence[Stream], entries: dict[int, StreamEntries]) 
         for name in SAMPLE_DTYPES
     }
     frame = pd.DataFrame(columns)
-    frame["chunk"] = pd.array([pd.NA] * len(frame), dtype="Int64")
+    frame["chunk"] = pd.Series(pd.NA, index=frame.index, dtype="Int64")  # AVI has no chunks
     return frame.astype(SAMPLE_DTYPES)
 
 
