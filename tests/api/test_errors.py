@@ -33,8 +33,10 @@ async def test_random_bytes_named_mp4_is_an_unsupported_container(
     assert caught.value.infohash == seed.infohash
 
 
-async def test_an_avi_is_named_in_the_error(swarm: LocalSwarm, client: Client) -> None:
-    seed = swarm.seed({"old.avi": b"RIFF\x00\x10\x00\x00AVI LIST" + bytes(5000)})
+async def test_a_riff_that_is_not_avi_is_named_in_the_error(
+    swarm: LocalSwarm, client: Client
+) -> None:
+    seed = swarm.seed({"old.avi": b"RIFF\x00\x10\x00\x00WAVEfmt " + bytes(5000)})
     with pytest.raises(UnsupportedContainer, match="RIFF"):
         await open_video(client, seed.magnet)
 

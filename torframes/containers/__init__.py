@@ -1,6 +1,6 @@
 """Container indexes: parsers that turn byte ranges into track and sample tables.
 
-Each container has its own subpackage (``mp4``, ``matroska``); ``sniff``
+Each container has its own subpackage (``mp4``, ``matroska``, ``avi``); ``sniff``
 picks one from the first bytes; ``local`` drives a parser over a file on
 disk. Parsers do no I/O.
 """

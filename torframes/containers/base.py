@@ -69,8 +69,9 @@ SAMPLE_DTYPES: dict[str, str] = {
 #: ``timescale``; ``duration_s`` in seconds. ``indexed_by`` says where the
 #: track's rows come from: ``"moov"`` (every sample), ``"moof"`` (every
 #: sample, from the movie fragments of a fragmented MP4), ``"cues"`` (the
-#: keyframes Matroska Cues list) or ``"probe"`` (keyframes found by probing
-#: clusters in a file without Cues).
+#: keyframes Matroska Cues list), ``"probe"`` (keyframes found by probing
+#: clusters in a file without Cues) or ``"idx1"``/``"indx"`` (every chunk an
+#: AVI's legacy or OpenDML index lists).
 TRACK_DTYPES: dict[str, str] = {
     "track_id": "int32",
     "kind": "string",

@@ -4,7 +4,8 @@ MP4/MOV is recognised by a known top-level box type in bytes 4..8
 (ISO/IEC 14496-12 §4.2: every file is a sequence of boxes); Matroska and
 WebM by the EBML magic ``1A 45 DF A3`` (RFC 8794 §8) and told apart by the
 EBML Header's DocType when the first bytes hold it (an EBML document of
-another DocType is unsupported). Other common
+another DocType is unsupported); AVI by a ``RIFF`` chunk of form ``AVI `` or
+``AVIX`` (Microsoft AVI RIFF File Reference; OpenDML 1.02). Other common
 containers are named in the :class:`UnsupportedContainer` error so a user
 learns what the file is.
 """
@@ -35,7 +36,7 @@ _MP4_FIRST_BOXES = {
 _EBML_MAGIC = b"\x1a\x45\xdf\xa3"
 
 _OTHER_CONTAINERS: tuple[tuple[int, bytes, str], ...] = (
-    (0, b"RIFF", "RIFF (AVI or WAV)"),
+    (0, b"RIFF", "RIFF (not AVI: WAV, WebP...)"),
     (0, b"FLV", "Flash Video (FLV)"),
     (0, b"OggS", "Ogg"),
     (0, b"\x00\x00\x01\xba", "MPEG program stream"),
@@ -52,7 +53,9 @@ _OTHER_CONTAINERS: tuple[tuple[int, bytes, str], ...] = (
 
 
 def sniff(head: bytes | memoryview) -> str:
-    """Name the container of a file from its first bytes: ``"mp4"``, ``"matroska"`` or ``"webm"``.
+    """Name the container of a file from its first bytes.
+
+    ``"mp4"``, ``"matroska"``, ``"webm"`` or ``"avi"``.
 
     Raises :class:`UnsupportedContainer` naming what was found otherwise.
     """
@@ -66,6 +69,8 @@ def sniff(head: bytes | memoryview) -> str:
         raise UnsupportedContainer(f"unsupported container: EBML document of type {doc_type!r}")
     if len(head) >= 8 and head[4:8] in _MP4_FIRST_BOXES:
         return "mp4"
+    if head[:4] == b"RIFF" and head[8:12] in (b"AVI ", b"AVIX"):
+        return "avi"
     for offset, magic, name in _OTHER_CONTAINERS:
         if head[offset : offset + len(magic)] == magic:
             raise UnsupportedContainer(f"unsupported container: {name}")
@@ -113,6 +118,10 @@ def _parser_class(container: str) -> type[IndexParser]:
         from torframes.containers.mp4 import Mp4IndexParser
 
         return Mp4IndexParser
+    if container == "avi":
+        from torframes.containers.avi import AviIndexParser
+
+        return AviIndexParser
     from torframes.containers.matroska import MatroskaIndexParser  # "matroska" and "webm"
 
     return MatroskaIndexParser
