@@ -8,10 +8,11 @@ later over the same store counts the folders already there.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from torframes.service import JobEvent, ScreenshotService
+from torframes.service import JobEvent, JobStore, ScreenshotService
 from torframes.service.storage import disk_usage
 
 pytestmark = pytest.mark.swarm
@@ -63,3 +64,41 @@ async def test_budget_releases_finished_data_oldest_first(
     ) as service:
         assert (await service.results())["status"].eq("done").all()
     assert folders(pieces) == set()
+
+
+class WatchingStore(JobStore):
+    """A job store that notes, as each job's end is recorded, whether its pieces are still there."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.pieces = path.parent / "pieces"
+        self.at_finish: list[tuple[str, bool]] = []
+
+    def finish(self, job_id: int, owner: str, attempt: int, **values: Any) -> bool:
+        row = self.job(job_id)
+        assert row is not None
+        assert row["infohash"]
+        folder = self.pieces / row["infohash"]
+        self.at_finish.append((values["outcome"], folder.is_dir() and any(folder.iterdir())))
+        return super().finish(job_id, owner, attempt, **values)
+
+
+async def test_a_job_is_recorded_done_before_its_pieces_are_released(
+    swarm, clip: Path, tmp_path: Path, settings_for
+) -> None:
+    """A crash between releasing a torrent and recording its job done would re-run it from nothing.
+
+    With a budget of 0 a finished job's folder is deleted as its torrent
+    leaves: when the store records the job done, the folder must still hold
+    the pieces (a crash before that line finds them for the next attempt).
+    """
+    seed = swarm.seed({"record-first.mp4": clip.read_bytes()}, piece_size=PIECE)
+    store = WatchingStore(tmp_path / "jobs.sqlite")
+    async with ScreenshotService(
+        settings_for(service_disk_budget=0), workers=1, store=store, n=1
+    ) as service:
+        results = await service.run([seed.magnet])
+    assert list(results["status"]) == ["done"]
+    assert store.at_finish == [("done", True)]
+    assert folders(store.pieces) == set()  # and then released
+    store.close()

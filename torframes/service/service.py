@@ -241,13 +241,12 @@ class ScreenshotService:
         assert self._stopped is not None
         self._state = "stopping"
         self._wake.set()
+        # Jobs not in a worker yet go back at once. They go first: each holds a
+        # metadata slot, and the dispatcher may be waiting for one of them.
+        await self._put_back_waiting()
         if self._dispatcher is not None:
             await asyncio.gather(self._dispatcher, return_exceptions=True)
-        # jobs not in a worker yet go back at once
-        waiting = [a.task for a in self._active.values() if a.stage != "work" and a.task]
-        for task in waiting:
-            task.cancel()
-        await asyncio.gather(*waiting, return_exceptions=True)
+        await self._put_back_waiting()  # claimed while the dispatcher was stopping
         await asyncio.gather(*self._ending, return_exceptions=True)
         while not self._ready.empty():
             item = self._ready.get_nowait()
@@ -271,6 +270,16 @@ class ScreenshotService:
         assert self._changed is not None
         self._changed.set()
         self._hub.close()
+
+    async def _put_back_waiting(self) -> None:
+        """Cancel the jobs waiting for metadata or for a worker; they go back to the store."""
+        waiting = [a.task for a in self._active.values() if a.stage != "work" and a.task]
+        for task in waiting:
+            task.cancel()
+        await asyncio.gather(*waiting, return_exceptions=True)
+        for active in list(self._active.values()):  # a task cancelled before it began
+            if active.stage == "metadata" and active.task is not None and active.task.done():
+                await self._finish(active, cancelled=True)
 
     def install_signal_handlers(
         self,
@@ -393,31 +402,33 @@ class ScreenshotService:
         """Claim jobs while a metadata slot is free; sleep until there may be one to claim."""
         assert self._slots is not None
         assert self._wake is not None
-        settings = self.settings
+        settings, slots = self.settings, self._slots
         while self._state == "running":
-            await self._slots.acquire()
+            await slots.acquire()
             if self._state != "running":
-                self._slots.release()
+                slots.release()
                 return
             self._wake.clear()
             try:
                 job = await asyncio.to_thread(self._store.claim, self.owner, settings.service_lease)
             except Exception:
-                self._slots.release()
+                slots.release()
                 log.exception("claiming a job failed; trying again")
                 await self._idle(settings.service_poll_interval)
                 continue
             if job is None:
-                self._slots.release()
+                slots.release()
                 await self._idle(await self._until_due())
                 continue
             active = _Active(job, started=time.monotonic(), infohash=job.infohash)
             self._active[job.id] = active
             if self._state != "running":  # shut down while claiming
-                self._slots.release()
+                slots.release()
                 await self._finish(active, cancelled=True)
                 return
             active.task = asyncio.ensure_future(self._metadata_stage(active))
+            # released when the task ends, even one cancelled before it began
+            active.task.add_done_callback(lambda _: slots.release())
 
     async def _until_due(self) -> float:
         poll = self.settings.service_poll_interval
@@ -445,20 +456,19 @@ class ScreenshotService:
     # -- the metadata stage -------------------------------------------------------------------
 
     async def _metadata_stage(self, active: _Active) -> None:
-        """Add the torrent and wait for its metadata in this job's own task, then queue it."""
-        assert self._slots is not None
+        """Add the torrent and wait for its metadata in this job's own task, then queue it.
+
+        The job's metadata slot is released when this task ends (see :meth:`_dispatch`).
+        """
         assert self._ready is not None
         try:
-            try:
-                await self._open(active)
-                active.stage = "ready"
-                await self._ready.put(active)
-            except asyncio.CancelledError:
-                await self._finish(active, cancelled=True)
-            except Exception as error:
-                await self._finish(active, error=error)
-        finally:
-            self._slots.release()
+            await self._open(active)
+            active.stage = "ready"
+            await self._ready.put(active)
+        except asyncio.CancelledError:
+            await self._finish(active, cancelled=True)
+        except Exception as error:
+            await self._finish(active, error=error)
 
     async def _open(self, active: _Active) -> None:
         job = active.job
@@ -621,7 +631,7 @@ class ScreenshotService:
     async def _end(
         self, active: _Active, error: BaseException | None = None, *, cancelled: bool = False
     ) -> None:
-        """Record how the attempt ended, release the torrent, tell whoever listens."""
+        """Record how the attempt ended, then release the torrent, then tell whoever listens."""
         if active.ended:
             return
         active.ended = True
@@ -657,7 +667,6 @@ class ScreenshotService:
             if resume is not None:
                 values["resume_data"] = resume
                 values["resume_dir"] = os.fspath(self._client.storage_dir or "")
-        await self._release_torrent(active, finished=outcome in ("done", "failed"))
         delay = self._backoff.delay(job.retries + 1) if outcome == "retry" else 0.0
         kind = error_kind(error) if error is not None and outcome != "released" else None
         text = error_text(error) if error is not None and outcome != "released" else None
@@ -677,6 +686,10 @@ class ScreenshotService:
             )
         except Exception:
             log.exception("recording the end of job %d failed", job.id)
+        # Only now, with the end recorded, may the torrent go (and the disk budget
+        # delete its pieces): a crash in between must not leave a running job
+        # whose pieces are gone.
+        await self._release_torrent(active, finished=held and outcome in ("done", "failed"))
         self._active.pop(job.id, None)
         if held:
             if outcome == "retry":
