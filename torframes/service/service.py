@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from torframes.errors import ClientClosed, PieceTimeout, TorframesError
-from torframes.service.events import EventHub, JobEvent, Subscription
+from torframes.service.events import SUBSCRIPTION_BUFFER, EventHub, JobEvent, Subscription
 from torframes.service.jobs import JobOptions, SourceSpec, job_key, source_spec, torrent_key
 from torframes.service.results import results_frame
 from torframes.service.retry import Backoff, error_kind, error_text, is_retryable
@@ -349,12 +349,14 @@ class ScreenshotService:
             self._wake.set()
         return [job_id for job_id, _ in added]
 
-    def events(self) -> Subscription:
+    def events(self, maxsize: int = SUBSCRIPTION_BUFFER) -> Subscription:
         """Every event from this call on, as an async iterator that ends when the service stops.
 
-        ``aclose()`` it (or drop it) to stop collecting events.
+        ``aclose()`` it (or drop it) to stop collecting events. It holds at
+        most ``maxsize`` unread events: past that the oldest are dropped
+        (counted in its ``dropped``), so a slow reader costs bounded memory.
         """
-        return self._hub.subscribe()
+        return self._hub.subscribe(maxsize)
 
     async def results(self, ids: Sequence[int] | None = None) -> pd.DataFrame:
         """One row per job (``ids``, default all) with the columns of :data:`RESULT_COLUMNS`."""
