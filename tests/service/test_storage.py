@@ -7,6 +7,7 @@ later over the same store counts the folders already there.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -102,3 +103,41 @@ async def test_a_job_is_recorded_done_before_its_pieces_are_released(
     assert store.at_finish == [("done", True)]
     assert folders(store.pieces) == set()  # and then released
     store.close()
+
+
+async def test_a_finished_job_leaves_the_pieces_another_job_on_its_torrent_counts_on(
+    swarm, gate, gated_times, tmp_path: Path, settings_for
+) -> None:
+    """Budget 0 deletes a finished torrent's folder, but not while a job waiting on it holds pieces.
+
+    Job ``later`` (three frames) stalls and is put back at shutdown with
+    resume data naming the pieces it holds. Job ``first`` (one frame, same
+    torrent) then runs and finishes. The folder must stay for ``later``:
+    over both jobs the seeder sends each piece once (``later``'s floor
+    covers ``first``'s).
+    """
+    gated = gate(swarm, "shared-folder.mp4")
+    settings = settings_for(service_disk_budget=0, piece_timeout=60.0)
+    store = tmp_path / "jobs.sqlite"
+    async with ScreenshotService(settings, workers=1, store=store) as one:
+        stream = one.events()
+        later = await one.submit(gated.seed.magnet, times=gated_times)
+        first = await one.submit(gated.seed.magnet, times=gated_times[:1])
+        async for event in stream:
+            if event.kind == "frame":
+                break  # later's frame 1 is in; its frames 2 and 3 cannot come yet
+        await one.shutdown(deadline=0.2)
+        row = one.store.job(later)
+        assert row is not None
+        assert (row["status"], row["frames"]) == ("queued", 1)
+        assert one.store.attempts(first) == []
+
+    await asyncio.to_thread(gated.open)
+    order: list[int] = []
+    async with ScreenshotService(
+        settings, workers=1, store=store, on_event=lambda e: e.final and order.append(e.job)
+    ) as two:
+        results = await two.run()
+    assert order == [first, later]
+    assert list(results["status"]) == ["done", "done"]
+    assert gated.uploaded() == results.loc[later, "piece_floor"]

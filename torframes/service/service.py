@@ -203,6 +203,7 @@ class ScreenshotService:
         await self._client.start()
         if self._client.storage_dir is not None:
             finished = await asyncio.to_thread(self._store.infohashes, ("done", "failed"))
+            finished -= await asyncio.to_thread(self._store.infohashes, ("queued", "running"))
             storage = self._client.storage_dir
             await self._budget.adopt(os.fspath(storage / infohash) for infohash in finished)
         self._dispatcher = asyncio.ensure_future(self._dispatch())
@@ -741,7 +742,11 @@ class ScreenshotService:
         except Exception:
             log.exception("removing torrent %s failed", torrent.infohash)
         if finished and self._client.storage_dir is not None:
-            await self._budget.finished(torrent.save_path)
+            # Another job on this torrent may still need the folder: its resume data
+            # counts the pieces in it.
+            waiting = await asyncio.to_thread(self._store.infohashes, ("queued", "running"))
+            if torrent.infohash not in waiting:
+                await self._budget.finished(torrent.save_path)
 
     # -- helpers -------------------------------------------------------------------------------
 
