@@ -23,6 +23,20 @@ session: for good (``done``, ``failed``), or with its resume data saved in
 the store (a retry after backoff; a job put back at shutdown), so memory
 stays bounded however many jobs there are and any service sharing the store
 can pick the job up again without fetching a piece twice.
+
+**After SIGKILL.** The store is written before anything it describes is
+let go: an attempt's end is recorded before its torrent leaves the session
+(and before the disk budget may delete its folder). What is guaranteed when
+the same batch starts again over the store:
+
+- a job recorded ``done`` or ``failed`` is not run again;
+- no piece counted in the resume data recorded for a job is fetched again
+  (resume data is taken after a flush, when the index is read and with
+  each frame recorded; the next attempt checks the storage);
+- pieces fetched after the job's last record may be fetched once more:
+  those in flight at the kill, and those finished since (libtorrent keeps
+  them in its part file, whose index reaches the disk with resume data);
+- an image written but not recorded is written again under the same name.
 """
 
 from __future__ import annotations
