@@ -141,3 +141,37 @@ async def test_a_finished_job_leaves_the_pieces_another_job_on_its_torrent_count
     assert order == [first, later]
     assert list(results["status"]) == ["done", "done"]
     assert gated.uploaded() == results.loc[later, "piece_floor"]
+
+
+async def test_a_service_starting_keeps_folders_that_waiting_jobs_count_on(
+    tmp_path: Path, settings_for
+) -> None:
+    """Folders of done jobs are adopted for the budget, except where another job still waits."""
+    from torframes.service.jobs import JobOptions, job_key, source_spec
+
+    store = JobStore(tmp_path / "jobs.sqlite")
+    pieces = tmp_path / "pieces"
+    shared, alone = "ab" * 20, "cd" * 20
+    rows = []
+    for infohash, n in ((shared, 1), (shared, 2), (alone, 1)):
+        options = JobOptions.make(n=n)
+        spec = source_spec(f"magnet:?xt=urn:btih:{infohash}")
+        rows.append((job_key(spec, options), spec, options, infohash))
+    done, waiting, other = (job for job, _ in store.add(rows))
+    for job, infohash, outcome in ((done, shared, "done"), (waiting, shared, "released")):
+        claimed = store.claim("elsewhere|1|a", lease=60)
+        assert claimed is not None
+        assert claimed.id == job
+        store.finish(job, "elsewhere|1|a", 1, outcome=outcome, infohash=infohash)
+    claimed = store.claim("elsewhere|1|a", lease=60)
+    assert claimed is not None
+    assert claimed.id == other
+    store.finish(other, "elsewhere|1|a", 1, outcome="done", infohash=alone)
+    for infohash in (shared, alone):
+        (pieces / infohash).mkdir(parents=True)
+        (pieces / infohash / "data").write_bytes(b"x" * 4096)
+
+    async with ScreenshotService(settings_for(service_disk_budget=0), store=store):
+        pass
+    assert folders(pieces) == {shared}  # the job still queued on it counts on its pieces
+    store.close()
