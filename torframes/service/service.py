@@ -34,8 +34,9 @@ the same batch starts again over the store:
   (resume data is taken after a flush, when the index is read and with
   each frame recorded; the next attempt checks the storage);
 - pieces fetched after the job's last record may be fetched once more:
-  those in flight at the kill, and those finished since (libtorrent keeps
-  them in its part file, whose index reaches the disk with resume data);
+  those in flight at the kill, and any finished since whose place in
+  libtorrent's part file had not reached the disk (the check finds the
+  others);
 - an image written but not recorded is written again under the same name.
 """
 
