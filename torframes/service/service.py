@@ -25,8 +25,8 @@ stays bounded however many jobs there are and any service sharing the store
 can pick the job up again without fetching a piece twice.
 
 **After SIGKILL.** The store is written before anything it describes is
-let go: an attempt's end is recorded before its torrent leaves the session
-(and before the disk budget may delete its folder). What is guaranteed when
+let go: a job's end (``done``, ``failed``) is recorded before its torrent
+leaves the session and the disk budget may delete its folder. What is guaranteed when
 the same batch starts again over the store:
 
 - a job recorded ``done`` or ``failed`` is not run again;
@@ -685,6 +685,9 @@ class ScreenshotService:
             if resume is not None:
                 values["resume_data"] = resume
                 values["resume_dir"] = os.fspath(self._client.storage_dir or "")
+            # Its torrent (paused) leaves first: the job may be claimed again as soon
+            # as it is recorded. Nothing is deleted, and its pieces are on disk.
+            await self._release_torrent(active, finished=False)
         delay = self._backoff.delay(job.retries + 1) if outcome == "retry" else 0.0
         kind = error_kind(error) if error is not None and outcome != "released" else None
         text = error_text(error) if error is not None and outcome != "released" else None
@@ -704,9 +707,9 @@ class ScreenshotService:
             )
         except Exception:
             log.exception("recording the end of job %d failed", job.id)
-        # Only now, with the end recorded, may the torrent go (and the disk budget
-        # delete its pieces): a crash in between must not leave a running job
-        # whose pieces are gone.
+        # A job ended for good lets its torrent go only now, with its end recorded:
+        # the disk budget may delete its pieces, and a crash in between must not
+        # leave a running job whose pieces are gone.
         await self._release_torrent(active, finished=held and outcome in ("done", "failed"))
         self._active.pop(job.id, None)
         if held:
