@@ -139,7 +139,6 @@ def test_kill_nine_at_a_point_then_resume(
     assert on_disk == {path for _, path in shots}
 
     # no piece recorded before the kill was fetched again
-    overfetch = {}
     for seed in good:
         floor = int(by_source.loc[seed.magnet, "piece_floor"])
         sent = seed.uploaded()
@@ -155,5 +154,3 @@ def test_kill_nine_at_a_point_then_resume(
             assert sent == floor
         else:
             assert sent - before <= floor - recorded, (seed.name, sent, before, floor, recorded)
-        overfetch[seed.name] = sent - floor
-    print("bytes over the piece floor:", overfetch)
