@@ -26,8 +26,8 @@ can pick the job up again without fetching a piece twice.
 
 **After SIGKILL.** The store is written before anything it describes is
 let go: a job's end (``done``, ``failed``) is recorded before its torrent
-leaves the session and the disk budget may delete its folder. What is guaranteed when
-the same batch starts again over the store:
+leaves the session and the disk budget may delete its folder. When the
+same batch starts again over the store:
 
 - a job recorded ``done`` or ``failed`` is not run again;
 - no piece counted in the resume data recorded for a job is fetched again
