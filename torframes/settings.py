@@ -376,7 +376,8 @@ class Settings(BaseSettings):
         gt=0,
         description=(
             "Seconds a claimed job stays claimed without renewal; a job claimed by a "
-            "process that died is taken again after this (at once if it ran on this host)."
+            "process that died is taken again after this (at once if this process can see "
+            "it: same host, boot and PID namespace)."
         ),
     )
     service_poll_interval: float = Field(

@@ -231,23 +231,3 @@ def loopback_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 def gated_times() -> tuple[float, ...]:
     """The keyframe times to ask of a gated seed's job (see :func:`gated_holes`)."""
     return GATED_TIMES
-
-
-@pytest.fixture
-def wait_until() -> Callable[..., Any]:
-    """Poll ``predicate`` (state another process writes) until it returns a truthy value.
-
-    Raises ``TimeoutError`` past ``timeout`` seconds, showing the last value.
-    """
-
-    def wait(predicate: Callable[[], Any], timeout: float = 30.0, every: float = 0.02) -> Any:
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"still {value!r} after {timeout} s")
-            time.sleep(every)
-
-    return wait

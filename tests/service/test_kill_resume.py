@@ -6,10 +6,11 @@ frames phase with nothing in transit: see ``Gate`` in ``conftest.py``),
 then four more good jobs. With three workers and one metadata slot, jobs
 reach the workers in order, so the child reaches a known state: four jobs
 done, three jobs in their frames with a frame written, the rest waiting.
-The test watches the store for that state and kills the child with
-SIGKILL. It opens the gates and runs the same command again, which must
-finish every job: the four done are not touched, the others are done once,
-and each seeder has sent exactly its job's piece floor over both runs.
+The child (``batch_child.py``, running the command) counts its own events
+and kills itself with SIGKILL the moment it reaches that state. The test
+opens the gates and runs the same command again, which must finish every
+job: the four done are not touched, the others are done once, and each
+seeder has sent exactly its job's piece floor over both runs.
 """
 
 from __future__ import annotations
@@ -27,22 +28,24 @@ import pytest
 pytestmark = pytest.mark.swarm
 
 PIECE = 16 * 1024
+CHILD = Path(__file__).with_name("batch_child.py")
+
+
+def batch_command(when: str, signame: str, *arguments: str) -> list[str]:
+    """``torframes batch ARGUMENTS`` in a child that signals itself once ``when`` holds."""
+    return [sys.executable, str(CHILD), when, signame, "--", *arguments]
 
 
 def read(store: Path, sql: str) -> list[tuple]:
-    if not store.exists():
-        return []
     connection = sqlite3.connect(store, timeout=10)
     try:
         return connection.execute(sql).fetchall()
-    except sqlite3.OperationalError:  # the child has not made the tables yet
-        return []
     finally:
         connection.close()
 
 
 def test_kill_nine_then_resume(
-    swarm, gate, gated_times, long_clip: Path, tmp_path: Path, loopback_env, wait_until
+    swarm, gate, gated_times, long_clip: Path, tmp_path: Path, loopback_env
 ) -> None:
     data = long_clip.read_bytes()
     first = [swarm.seed({f"kill-a{i}.mp4": data}, piece_size=PIECE) for i in range(4)]
@@ -53,8 +56,8 @@ def test_kill_nine_then_resume(
     sources.write_text("# kill and resume\n" + "\n".join(magnets) + "\n")
     batch = tmp_path / "batch"
     store = batch / "jobs.sqlite"
-    command = [
-        sys.executable, "-m", "torframes.cli.main", "batch", str(sources), "-o", str(batch),
+    arguments = [
+        str(sources), "-o", str(batch),
         "--workers", "3", "--times", ",".join(map(str, gated_times)), "-q",
     ]  # fmt: skip
     env = {
@@ -67,18 +70,12 @@ def test_kill_nine_then_resume(
         "TORFRAMES_SERVICE_FRAMES_TIMEOUT": "120",
     }
 
-    child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        stalled = (
-            "SELECT (SELECT COUNT(*) FROM jobs WHERE status = 'done'),"
-            " (SELECT COUNT(*) FROM jobs WHERE status = 'running' AND phase = 'frames'"
-            "  AND frames >= 1)"
-        )
-        wait_until(lambda: read(store, stalled) == [(4, 3)], timeout=60)
-    finally:
-        child.send_signal(signal.SIGKILL)
-        _, err = child.communicate(timeout=30)
-    assert child.returncode == -signal.SIGKILL, err.decode()
+    # four jobs done and three stalled with a frame written: SIGKILL
+    killed = subprocess.run(
+        batch_command("done=4,stalled=3", "KILL", *arguments),
+        env=env, capture_output=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()
 
     before = dict(read(store, "SELECT source, status FROM jobs"))
     assert [before[m] for m in magnets[:4]] == ["done"] * 4
@@ -90,7 +87,10 @@ def test_kill_nine_then_resume(
     for each in gates:
         each.open()
 
-    again = subprocess.run(command, env=env, capture_output=True, timeout=120, check=False)
+    again = subprocess.run(
+        batch_command("never", "KILL", *arguments),
+        env=env, capture_output=True, timeout=300, check=False,
+    )  # fmt: skip
     assert again.returncode == 0, again.stderr.decode()
 
     results = pd.read_csv(batch / "results.csv", index_col="job")
@@ -123,7 +123,7 @@ def test_kill_nine_then_resume(
 
 
 def test_sigterm_shuts_down_gracefully(
-    swarm, gate, gated_times, long_clip: Path, tmp_path: Path, loopback_env, wait_until
+    swarm, gate, gated_times, long_clip: Path, tmp_path: Path, loopback_env
 ) -> None:
     """SIGTERM: the stalled job is cut short at the deadline and left queued; exit code 130."""
     good = swarm.seed({"term-good.mp4": long_clip.read_bytes()}, piece_size=PIECE)
@@ -132,21 +132,17 @@ def test_sigterm_shuts_down_gracefully(
     sources.write_text(f"{good.magnet}\n{stalled.seed.magnet}\n")
     batch = tmp_path / "batch"
     store = batch / "jobs.sqlite"
-    command = [
-        sys.executable, "-m", "torframes.cli.main", "batch", str(sources), "-o", str(batch),
+    arguments = [
+        str(sources), "-o", str(batch),
         "--workers", "2", "--times", ",".join(map(str, gated_times)), "--deadline", "0.5", "-q",
     ]  # fmt: skip
     env = {**os.environ, **loopback_env, "TORFRAMES_PIECE_TIMEOUT": "120"}
-    child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        query = "SELECT status, frames FROM jobs ORDER BY id"  # both run, one stalls
-        wait_until(lambda: read(store, query) == [("done", 3), ("running", 1)], timeout=60)
-        child.send_signal(signal.SIGTERM)
-        _, err = child.communicate(timeout=60)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
+    # both run; once the good one is done and the gated one stalls: SIGTERM
+    child = subprocess.run(
+        batch_command("done=1,stalled=1", "TERM", *arguments),
+        env=env, capture_output=True, timeout=300, check=False,
+    )  # fmt: skip
+    err = child.stderr
     assert child.returncode == 130, err.decode()
     results = pd.read_csv(batch / "results.csv", index_col="job")
     assert list(results["status"]) == ["done", "queued"]

@@ -98,3 +98,36 @@ async def test_deadline_puts_a_stalled_job_back_with_its_resume_data(
     assert row["frames"] == 3
     assert row["attempts"] == 2
     assert row["bytes_fetched"] == row["piece_floor"] == gated.uploaded()
+
+
+async def test_shutdown_keeps_its_deadline_while_every_metadata_slot_waits(
+    tmp_path: Path, settings_for, dead_magnet
+) -> None:
+    """Dead magnets fill the only metadata slot: shutdown cancels them instead of waiting.
+
+    Their metadata timeout is an hour; the dispatcher is blocked on the slot
+    they hold. Shutdown must put both jobs back without waiting for it.
+    """
+    settings = settings_for(service_metadata_concurrency=1, service_metadata_timeout=3600.0)
+    store = JobStore(tmp_path / "jobs.sqlite")
+    service = ScreenshotService(settings, workers=1, store=store, output=tmp_path, n=1)
+    await service.start()
+    try:
+        stream = service.events()
+        ids = await service.submit_many([dead_magnet("slot-a"), dead_magnet("slot-b")])
+        async for event in stream:
+            if event.kind == "metadata":
+                break  # one job holds the slot; the dispatcher waits for it
+        await asyncio.wait_for(service.shutdown(deadline=0.5), timeout=60)
+        assert service.state == "stopped"
+    finally:
+        if service.state != "stopped":  # closing the client ends the metadata waits
+            await service.client.close()
+        await service.aclose()
+    for job in ids:
+        row = store.job(job)
+        assert row is not None
+        assert (row["status"], row["lease_owner"]) == ("queued", None)
+    assert [a["outcome"] for a in store.attempts(ids[0])] == ["released"]
+    assert store.attempts(ids[1]) == []
+    store.close()

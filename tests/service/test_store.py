@@ -18,7 +18,7 @@ import pytest
 from torframes.service import JobOptions, JobStore, ScreenshotService
 from torframes.service.jobs import job_key, source_spec
 from torframes.service.retry import Backoff
-from torframes.service.store import LeaseLost, owner_is_dead
+from torframes.service.store import LeaseLost, new_owner, owner_is_dead
 
 PIECE = 16 * 1024
 
@@ -66,8 +66,71 @@ def test_threads_on_separate_connections_never_claim_the_same_job(tmp_path: Path
     assert all(a["outcome"] == "done" for a in store.attempts())
 
 
+def owner_like(**changes: object) -> str:
+    """This process's owner name with some of its parts changed."""
+    names = ("host", "pid", "token", "boot", "namespace", "start")
+    parts = dict(zip(names, new_owner().split("|"), strict=True))
+    parts.update({name: str(value) for name, value in changes.items()})
+    return "|".join(parts[name] for name in names)
+
+
+def start_time(pid: int) -> str:
+    """Field 22 of proc(5) ``/proc/<pid>/stat``: when the process started, in ticks after boot."""
+    return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[19]
+
+
+def test_an_owner_is_dead_only_when_its_pid_names_no_process_this_one_can_see(
+    tmp_path: Path,
+) -> None:
+    """PIDs of another container (same host name, same kernel) or a reused PID mislead no one."""
+    gone = 2**22 + 12345  # above any pid this system hands out
+    parent = os.getppid()
+    assert owner_is_dead(owner_like(pid=gone))
+    assert not owner_is_dead(owner_like(pid=parent, start=start_time(parent)))
+    # the PID now names another process than the one that held the lease
+    assert owner_is_dead(owner_like(pid=parent, start=int(start_time(parent)) + 1))
+    # another PID namespace (a container sharing the host name and the kernel):
+    # its PIDs say nothing here, whether or not they name a process here
+    assert not owner_is_dead(owner_like(pid=gone, namespace="pid:[1]"))
+    assert not owner_is_dead(owner_like(pid=parent, namespace="pid:[1]", start=1))
+    # another kernel boot (or another machine with the same host name)
+    assert not owner_is_dead(owner_like(pid=gone, boot="00000000-0000-0000-0000-000000000000"))
+    # an owner name without the identity: only its lease can run out
+    assert not owner_is_dead(f"{socket.gethostname()}|{gone}|token")
+
+    # two containers sharing a host name and a store keep each other's live jobs
+    store = JobStore(tmp_path / "shared.sqlite")
+    [job_id] = add_jobs(store, 1)
+    other = owner_like(pid=gone, namespace="pid:[1]")
+    assert store.claim(other, lease=3600) is not None
+    assert store.claim(new_owner(), lease=60) is None
+    row = store.job(job_id)
+    assert row is not None
+    assert (row["status"], row["lease_owner"]) == ("running", other)
+    store.close()
+
+
+def test_taking_over_dead_owners_jobs_leaves_nothing_behind_in_the_store(tmp_path: Path) -> None:
+    """A long-lived store that takes over many dead owners' jobs does not grow in memory."""
+    store = JobStore(tmp_path / "jobs.sqlite")
+    ids = add_jobs(store, 300)
+    me = new_owner()
+
+    def held() -> int:
+        return sum(len(v) for v in vars(store).values() if isinstance(v, set | dict | list))
+
+    before = held()
+    for i, job_id in enumerate(ids):
+        assert store.claim(owner_like(pid=2**22 + i), lease=3600) is not None
+        taken = store.claim(me, lease=60)
+        assert taken is not None
+        assert taken.id == job_id
+        assert store.finish(job_id, me, taken.attempt, outcome="done")
+    assert held() == before
+    store.close()
+
+
 def test_leases_expire_and_dead_owners_lose_their_jobs_at_once(tmp_path: Path) -> None:
-    host = socket.gethostname()
     me = "me|1|z"
 
     # a live owner on another host: its job stays its own until its lease runs out
@@ -79,10 +142,10 @@ def test_leases_expire_and_dead_owners_lose_their_jobs_at_once(tmp_path: Path) -
     # an owner on this host whose process is gone: its job is taken at once
     dead = JobStore(tmp_path / "dead.sqlite")
     [job_id] = add_jobs(dead, 1)
-    dead_owner = f"{host}|{2**22 + 12345}|b"  # above any pid this system hands out
+    dead_owner = owner_like(pid=2**22 + 12345)  # above any pid this system hands out
     assert owner_is_dead(dead_owner)
-    assert not owner_is_dead(f"{host}|{os.getpid()}|x")
-    assert not owner_is_dead(f"elsewhere|{2**22 + 12345}|x")
+    assert not owner_is_dead(new_owner())
+    assert not owner_is_dead(owner_like(host="elsewhere", pid=2**22 + 12345))
     assert dead.claim(dead_owner, lease=3600) is not None
     taken = dead.claim(me, lease=60)
     assert taken is not None

@@ -13,6 +13,11 @@ Kinds, in the order a job meets them::
 An :class:`EventHub` hands each event to the ``on_event`` callback (errors in
 it are logged, never raised into the service) and to every iterator from
 :meth:`EventHub.subscribe`; an iterator ends when the hub closes.
+
+Each iterator buffers at most ``maxsize`` events (default
+:data:`SUBSCRIPTION_BUFFER`): a subscriber that reads slower than events
+come loses the oldest ones, counted in :attr:`Subscription.dropped`, so it
+cannot make the service's memory grow. The end of the stream is never lost.
 """
 
 from __future__ import annotations
@@ -20,14 +25,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-__all__ = ["EVENT_KINDS", "EventHub", "JobEvent", "Subscription"]
+__all__ = ["EVENT_KINDS", "SUBSCRIPTION_BUFFER", "EventHub", "JobEvent", "Subscription"]
 
 log = logging.getLogger(__name__)
 
 EVENT_KINDS = ("queued", "metadata", "index", "frame", "retry", "done", "failed")
+
+#: Events a subscription holds for its reader before dropping the oldest.
+SUBSCRIPTION_BUFFER = 10_000
 
 
 @dataclass(frozen=True)
@@ -73,11 +82,11 @@ class JobEvent:
 
 
 class EventHub:
-    """Fans events out to a callback and to subscribers' queues."""
+    """Fans events out to a callback and to subscribers' bounded buffers."""
 
     def __init__(self, callback: Callable[[JobEvent], object] | None = None) -> None:
         self._callback = callback
-        self._queues: set[asyncio.Queue[JobEvent | None]] = set()
+        self._subscriptions: weakref.WeakSet[Subscription] = weakref.WeakSet()
         self._closed = False
 
     def emit(self, event: JobEvent) -> None:
@@ -87,32 +96,51 @@ class EventHub:
                 self._callback(event)
             except Exception:  # a broken callback must not break a job
                 log.exception("on_event callback failed on %s", event)
-        for queue in self._queues:
-            queue.put_nowait(event)
+        if self._closed:  # every subscription has ended
+            return
+        for subscription in list(self._subscriptions):
+            subscription._put(event)
 
-    def subscribe(self) -> Subscription:
-        """Every event from now (not from the first ``async for`` step) until :meth:`close`."""
-        subscription = Subscription(self)
+    def subscribe(self, maxsize: int = SUBSCRIPTION_BUFFER) -> Subscription:
+        """Every event from now (not from the first ``async for`` step) until :meth:`close`.
+
+        The subscription holds at most ``maxsize`` unread events (see the module docstring).
+        """
+        subscription = Subscription(self, maxsize)
         if self._closed:
-            subscription._queue.put_nowait(None)
+            subscription._put(None)
         else:
-            self._queues.add(subscription._queue)
+            self._subscriptions.add(subscription)
         return subscription
 
     def close(self) -> None:
         """End every subscription (after the events already queued)."""
         self._closed = True
-        for queue in self._queues:
-            queue.put_nowait(None)
+        for subscription in list(self._subscriptions):
+            subscription._put(None)
 
 
 class Subscription:
-    """An async iterator over a hub's events; ``aclose()`` (or dropping it) unsubscribes."""
+    """An async iterator over a hub's events; ``aclose()`` (or dropping it) unsubscribes.
 
-    def __init__(self, hub: EventHub) -> None:
+    Holds at most ``maxsize`` unread events; when full, the oldest is dropped
+    and counted in :attr:`dropped`.
+    """
+
+    def __init__(self, hub: EventHub, maxsize: int = SUBSCRIPTION_BUFFER) -> None:
+        if maxsize < 1:
+            raise ValueError(f"maxsize must be at least 1, not {maxsize}")
         self._hub = hub
-        self._queue: asyncio.Queue[JobEvent | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[JobEvent | None] = asyncio.Queue(maxsize)
         self._done = False
+        #: Events dropped, unread, because the buffer was full.
+        self.dropped = 0
+
+    def _put(self, item: JobEvent | None) -> None:
+        if self._queue.full():
+            self._queue.get_nowait()
+            self.dropped += 1
+        self._queue.put_nowait(item)
 
     def __aiter__(self) -> Subscription:
         return self
@@ -129,7 +157,4 @@ class Subscription:
     async def aclose(self) -> None:
         """Stop receiving events."""
         self._done = True
-        self._hub._queues.discard(self._queue)
-
-    def __del__(self) -> None:
-        self._hub._queues.discard(self._queue)
+        self._hub._subscriptions.discard(self)

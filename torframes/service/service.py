@@ -23,6 +23,21 @@ session: for good (``done``, ``failed``), or with its resume data saved in
 the store (a retry after backoff; a job put back at shutdown), so memory
 stays bounded however many jobs there are and any service sharing the store
 can pick the job up again without fetching a piece twice.
+
+**After SIGKILL.** The store is written before anything it describes is
+let go: a job's end (``done``, ``failed``) is recorded before its torrent
+leaves the session and the disk budget may delete its folder. When the
+same batch starts again over the store:
+
+- a job recorded ``done`` or ``failed`` is not run again;
+- no piece counted in the resume data recorded for a job is fetched again
+  (resume data is taken after a flush, when the index is read and with
+  each frame recorded; the next attempt checks the storage);
+- pieces fetched after the job's last record may be fetched once more:
+  those in flight at the kill, and any finished since whose place in
+  libtorrent's part file had not reached the disk (the check finds the
+  others);
+- an image written but not recorded is written again under the same name.
 """
 
 from __future__ import annotations
@@ -39,7 +54,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from torframes.errors import ClientClosed, PieceTimeout, TorframesError
-from torframes.service.events import EventHub, JobEvent, Subscription
+from torframes.service.events import SUBSCRIPTION_BUFFER, EventHub, JobEvent, Subscription
 from torframes.service.jobs import JobOptions, SourceSpec, job_key, source_spec, torrent_key
 from torframes.service.results import results_frame
 from torframes.service.retry import Backoff, error_kind, error_text, is_retryable
@@ -202,6 +217,7 @@ class ScreenshotService:
         await self._client.start()
         if self._client.storage_dir is not None:
             finished = await asyncio.to_thread(self._store.infohashes, ("done", "failed"))
+            finished -= await asyncio.to_thread(self._store.infohashes, ("queued", "running"))
             storage = self._client.storage_dir
             await self._budget.adopt(os.fspath(storage / infohash) for infohash in finished)
         self._dispatcher = asyncio.ensure_future(self._dispatch())
@@ -240,13 +256,12 @@ class ScreenshotService:
         assert self._stopped is not None
         self._state = "stopping"
         self._wake.set()
+        # Jobs not in a worker yet go back at once. They go first: each holds a
+        # metadata slot, and the dispatcher may be waiting for one of them.
+        await self._put_back_waiting()
         if self._dispatcher is not None:
             await asyncio.gather(self._dispatcher, return_exceptions=True)
-        # jobs not in a worker yet go back at once
-        waiting = [a.task for a in self._active.values() if a.stage != "work" and a.task]
-        for task in waiting:
-            task.cancel()
-        await asyncio.gather(*waiting, return_exceptions=True)
+        await self._put_back_waiting()  # claimed while the dispatcher was stopping
         await asyncio.gather(*self._ending, return_exceptions=True)
         while not self._ready.empty():
             item = self._ready.get_nowait()
@@ -270,6 +285,16 @@ class ScreenshotService:
         assert self._changed is not None
         self._changed.set()
         self._hub.close()
+
+    async def _put_back_waiting(self) -> None:
+        """Cancel the jobs waiting for metadata or for a worker; they go back to the store."""
+        waiting = [a.task for a in self._active.values() if a.stage != "work" and a.task]
+        for task in waiting:
+            task.cancel()
+        await asyncio.gather(*waiting, return_exceptions=True)
+        for active in list(self._active.values()):  # a task cancelled before it began
+            if active.stage == "metadata" and active.task is not None and active.task.done():
+                await self._finish(active, cancelled=True)
 
     def install_signal_handlers(
         self,
@@ -339,12 +364,14 @@ class ScreenshotService:
             self._wake.set()
         return [job_id for job_id, _ in added]
 
-    def events(self) -> Subscription:
+    def events(self, maxsize: int = SUBSCRIPTION_BUFFER) -> Subscription:
         """Every event from this call on, as an async iterator that ends when the service stops.
 
-        ``aclose()`` it (or drop it) to stop collecting events.
+        ``aclose()`` it (or drop it) to stop collecting events. It holds at
+        most ``maxsize`` unread events: past that the oldest are dropped
+        (counted in its ``dropped``), so a slow reader costs bounded memory.
         """
-        return self._hub.subscribe()
+        return self._hub.subscribe(maxsize)
 
     async def results(self, ids: Sequence[int] | None = None) -> pd.DataFrame:
         """One row per job (``ids``, default all) with the columns of :data:`RESULT_COLUMNS`."""
@@ -392,31 +419,33 @@ class ScreenshotService:
         """Claim jobs while a metadata slot is free; sleep until there may be one to claim."""
         assert self._slots is not None
         assert self._wake is not None
-        settings = self.settings
+        settings, slots = self.settings, self._slots
         while self._state == "running":
-            await self._slots.acquire()
+            await slots.acquire()
             if self._state != "running":
-                self._slots.release()
+                slots.release()
                 return
             self._wake.clear()
             try:
                 job = await asyncio.to_thread(self._store.claim, self.owner, settings.service_lease)
             except Exception:
-                self._slots.release()
+                slots.release()
                 log.exception("claiming a job failed; trying again")
                 await self._idle(settings.service_poll_interval)
                 continue
             if job is None:
-                self._slots.release()
+                slots.release()
                 await self._idle(await self._until_due())
                 continue
             active = _Active(job, started=time.monotonic(), infohash=job.infohash)
             self._active[job.id] = active
             if self._state != "running":  # shut down while claiming
-                self._slots.release()
+                slots.release()
                 await self._finish(active, cancelled=True)
                 return
             active.task = asyncio.ensure_future(self._metadata_stage(active))
+            # released when the task ends, even one cancelled before it began
+            active.task.add_done_callback(lambda _: slots.release())
 
     async def _until_due(self) -> float:
         poll = self.settings.service_poll_interval
@@ -444,20 +473,19 @@ class ScreenshotService:
     # -- the metadata stage -------------------------------------------------------------------
 
     async def _metadata_stage(self, active: _Active) -> None:
-        """Add the torrent and wait for its metadata in this job's own task, then queue it."""
-        assert self._slots is not None
+        """Add the torrent and wait for its metadata in this job's own task, then queue it.
+
+        The job's metadata slot is released when this task ends (see :meth:`_dispatch`).
+        """
         assert self._ready is not None
         try:
-            try:
-                await self._open(active)
-                active.stage = "ready"
-                await self._ready.put(active)
-            except asyncio.CancelledError:
-                await self._finish(active, cancelled=True)
-            except Exception as error:
-                await self._finish(active, error=error)
-        finally:
-            self._slots.release()
+            await self._open(active)
+            active.stage = "ready"
+            await self._ready.put(active)
+        except asyncio.CancelledError:
+            await self._finish(active, cancelled=True)
+        except Exception as error:
+            await self._finish(active, error=error)
 
     async def _open(self, active: _Active) -> None:
         job = active.job
@@ -625,7 +653,7 @@ class ScreenshotService:
     async def _end(
         self, active: _Active, error: BaseException | None = None, *, cancelled: bool = False
     ) -> None:
-        """Record how the attempt ended, release the torrent, tell whoever listens."""
+        """Record how the attempt ended, then release the torrent, then tell whoever listens."""
         if active.ended:
             return
         active.ended = True
@@ -661,7 +689,9 @@ class ScreenshotService:
             if resume is not None:
                 values["resume_data"] = resume
                 values["resume_dir"] = os.fspath(self._client.storage_dir or "")
-        await self._release_torrent(active, finished=outcome in ("done", "failed"))
+            # Its torrent (paused) leaves first: the job may be claimed again as soon
+            # as it is recorded. Nothing is deleted, and its pieces are on disk.
+            await self._release_torrent(active, finished=False)
         delay = self._backoff.delay(job.retries + 1) if outcome == "retry" else 0.0
         kind = error_kind(error) if error is not None and outcome != "released" else None
         text = error_text(error) if error is not None and outcome != "released" else None
@@ -681,6 +711,10 @@ class ScreenshotService:
             )
         except Exception:
             log.exception("recording the end of job %d failed", job.id)
+        # A job ended for good lets its torrent go only now, with its end recorded:
+        # the disk budget may delete its pieces, and a crash in between must not
+        # leave a running job whose pieces are gone.
+        await self._release_torrent(active, finished=held and outcome in ("done", "failed"))
         self._active.pop(job.id, None)
         if held:
             if outcome == "retry":
@@ -730,7 +764,11 @@ class ScreenshotService:
         except Exception:
             log.exception("removing torrent %s failed", torrent.infohash)
         if finished and self._client.storage_dir is not None:
-            await self._budget.finished(torrent.save_path)
+            # Another job on this torrent may still need the folder: its resume data
+            # counts the pieces in it.
+            waiting = await asyncio.to_thread(self._store.infohashes, ("queued", "running"))
+            if torrent.infohash not in waiting:
+                await self._budget.finished(torrent.save_path)
 
     # -- helpers -------------------------------------------------------------------------------
 

@@ -6,7 +6,9 @@ folder grows by the pieces it fetches; when the job ends for good its
 torrent leaves the session and the folder is *finished*: nothing needs it,
 but it is kept (a job resubmitted with other options reads it again for
 free) until the budget needs the room. Folders of jobs waiting for a retry
-are not finished: their resume data points at them.
+are not finished: their resume data points at them; nor is a folder while
+another job on its torrent is queued or running (the service asks the
+store before calling :meth:`DiskBudget.finished` or :meth:`DiskBudget.adopt`).
 
 :class:`DiskBudget` counts active torrents by the pieces they hold and
 finished folders by the blocks they take on disk. Once over budget it

@@ -18,10 +18,11 @@ SIGKILL can be started again over the same file and go on where it stopped:
 **Claiming.** :meth:`JobStore.claim` runs in one ``BEGIN IMMEDIATE``
 transaction, which takes SQLite's write lock before reading, so two
 services sharing a store (threads or processes) serialise their claims and
-never take the same job. A claim is a lease: an owner (``host|pid|token``)
-and an expiry the service renews while it works. A job whose lease expired
-is taken again; one whose owner was a process on this host that no longer
-exists is taken again at once. Every later write names the owner and
+never take the same job. A claim is a lease: an owner (see :func:`new_owner`:
+host, PID and what makes the PID unambiguous) and an expiry the service
+renews while it works. A job whose lease expired is taken again; one whose
+owner was a process in this kernel boot and PID namespace that no longer
+exists (:func:`owner_is_dead`) is taken again at once. Every later write names the owner and
 changes nothing (returns False) once the lease was lost, so a job is never
 finished by two owners. Two jobs on the same torrent are never claimed at
 once (they would share its storage).
@@ -158,38 +159,76 @@ RESULT_FIELDS = (
 
 
 def new_owner() -> str:
-    """A lease owner name for this process: ``host|pid|random``."""
-    return f"{socket.gethostname()}|{os.getpid()}|{uuid.uuid4().hex[:12]}"
+    """A lease owner name for this process: ``host|pid|random|boot id|pid namespace|start``.
+
+    The last three (Linux ``/proc``; empty elsewhere) say which process the
+    PID names: the kernel's boot, the PID namespace the number belongs to
+    and the process's start time in clock ticks since boot (``stat`` field
+    22, proc(5)). Together they cannot name another process, in another
+    container or after the PID was reused.
+    """
+    pid = os.getpid()
+    identity = (_boot_id(), _pid_namespace(), _start_time(pid) or "")
+    return "|".join((socket.gethostname(), str(pid), uuid.uuid4().hex[:12], *identity))
 
 
-def _pid_alive(pid: int) -> bool:
+def _read(path: str) -> str | None:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
+        return Path(path).read_text().strip()
     except OSError:
-        return True
-    try:  # a zombie (killed, not yet reaped) is as dead as it gets
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        return None
+
+
+def _boot_id() -> str:
+    """This kernel boot's random id (proc(5) ``/proc/sys/kernel/random/boot_id``); '' if none."""
+    return _read("/proc/sys/kernel/random/boot_id") or ""
+
+
+def _pid_namespace() -> str:
+    """The PID namespace this process's PIDs are numbered in, e.g. ``pid:[4026531836]``."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
     except OSError:
-        return True
-    return stat.rpartition(")")[2].split()[:1] != ["Z"]
+        return ""
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """``/proc/<pid>/stat`` from field 3 (state) on; None if there is no such process."""
+    stat = _read(f"/proc/{pid}/stat")
+    if stat is None:
+        return None
+    return stat.rpartition(")")[2].split()  # the name (field 2) may hold spaces
+
+
+def _start_time(pid: int) -> str | None:
+    """When ``pid`` started, in clock ticks after boot (proc(5) field 22); None if gone."""
+    fields = _stat_fields(pid)
+    return fields[19] if fields is not None and len(fields) > 19 else None
 
 
 def owner_is_dead(owner: str) -> bool:
-    """True when ``owner`` was a process on this host that no longer runs.
+    """True only when ``owner`` was a process this one can see, and it no longer runs.
 
-    Owners on other hosts, and this process, are never declared dead: their
-    leases run out instead.
+    That is: the same host name, kernel boot and PID namespace as this
+    process, and no process with that PID and start time (gone, a zombie,
+    or the PID reused). Anything else (another host or container sharing
+    the host name, an owner name without the identity, this process) is
+    never declared dead: its lease runs out instead.
     """
-    host, _, rest = owner.partition("|")
-    pid_text, _, _ = rest.partition("|")
-    if host != socket.gethostname() or not pid_text.isdigit():
+    parts = owner.split("|")
+    if len(parts) != 6 or not parts[1].isdigit():
         return False
-    pid = int(pid_text)
-    return pid != os.getpid() and not _pid_alive(pid)
+    host, pid_text, _, boot, namespace, start = parts
+    if host != socket.gethostname() or not boot or not namespace or not start:
+        return False
+    if boot != _boot_id() or namespace != _pid_namespace():
+        return False
+    fields = _stat_fields(int(pid_text))
+    if fields is None:
+        return True
+    if fields[:1] == ["Z"]:  # a zombie (killed, not yet reaped) is as dead as it gets
+        return True
+    return len(fields) > 19 and fields[19] != start
 
 
 @dataclass(frozen=True)
@@ -232,7 +271,6 @@ class JobStore:
             self.path, timeout=timeout, isolation_level=None, check_same_thread=False
         )
         self._conn.row_factory = sqlite3.Row
-        self._dead: set[str] = set()
         with self._lock:
             self._conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
             if self.path != ":memory:":
@@ -338,14 +376,17 @@ class JobStore:
         )
 
     def _expire_dead_owners(self, now: float) -> None:
-        """Let the jobs of owners that died on this host be taken at once."""
+        """Let the jobs of owners that died on this host be taken at once.
+
+        Nothing is remembered between calls: a dead owner's leases are
+        expired here, so it is not among the live owners again.
+        """
         owners = self._conn.execute(
             "SELECT DISTINCT lease_owner FROM jobs WHERE status = 'running' AND lease_expires >= ?",
             (now,),
         ).fetchall()
         for (owner,) in owners:
-            if owner in self._dead or owner_is_dead(owner):
-                self._dead.add(owner)
+            if owner_is_dead(owner):
                 self._conn.execute(
                     "UPDATE jobs SET lease_expires = 0"
                     " WHERE lease_owner = ? AND status = 'running'",
