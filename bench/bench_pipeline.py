@@ -87,13 +87,13 @@ def make_files(size_mb: int) -> dict[str, Path]:
 
 
 async def shots(video: Video, picks) -> None:
-    async for _row, _image in video.frames(picks):
+    async for _row, _image in video.frames(picks, progress=False):
         pass
 
 
 async def method_torframes(client: Client, seed: Seed, n: int, *, last: bool) -> Run:
     started = time.monotonic()
-    video = await open_video(client, seed.magnet, speculate_last_piece=last)
+    video = await open_video(client, seed.magnet, speculate_last_piece=last, progress=False)
     table_s = time.monotonic() - started
     await shots(video, video.select(n, "even"))
     stats = video.stats
@@ -174,7 +174,7 @@ async def method_whole_file(client: Client, seed: Seed, n: int) -> Run:
 async def floor_of(seed: Seed, n: int) -> int:
     """The piece floor of the job: headers walked + moov + the picked samples."""
     async with Client(Settings.loopback(piece_timeout=600)) as client:
-        video = await open_video(client, seed.magnet)
+        video = await open_video(client, seed.magnet, progress=False)
         picks = video.select(n, "even")
         needed = set(video.probe.floor_pieces) | pieces_for_rows(picks)
         return sum(video.geometry.piece_size(p) for p in needed)

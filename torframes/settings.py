@@ -287,7 +287,7 @@ class Settings(BaseSettings):
         64 * MiB, ge=0, description="In-memory cache of read-back piece bytes (LRU), in bytes."
     )
 
-    # -- torrent layer: bounds (h-torrent) -----------------------------------------
+    # -- torrent layer: bounds -----------------------------------------------
     max_read_bytes: int = Field(
         256 * MiB,
         ge=1,
@@ -323,7 +323,7 @@ class Settings(BaseSettings):
         ),
     )
 
-    # -- decoding frames (api slice: bounded picking and decoding) -------------
+    # -- decoding frames: bounds ---------------------------------------------
     max_gop_samples: int = Field(
         3_000,
         ge=1,

@@ -228,3 +228,18 @@ def test_timeout_flags_reach_the_settings(capsys: pytest.CaptureFixture[str]) ->
     code, err = run(["info", dead, "--metadata-timeout", "0.25", "-q"], capsys)
     assert code == 3
     assert "MetadataTimeout: no metadata within 0.25 s" in assert_one_line(err)
+
+
+def test_fewer_screenshots_than_asked_is_one_warning_line(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    path = make_video(tmp_path / "one.mp4", frames=24, gop=100)  # a single keyframe
+    with LocalSwarm() as swarm:
+        seed = swarm.seed(path, piece_size=16 * 1024)
+        out = tmp_path / "shots"
+        assert main(["screenshots", seed.magnet, "-n", "8", "-o", str(out), "-q"]) == 0
+    assert len(list(out.iterdir())) == 1
+    err = capfd.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("torframes: warning: ")
+    assert "8" in err[0]

@@ -283,10 +283,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = settings_from(args)
         _check_output(args)
-        if args.command == "batch":
-            code = asyncio.run(_batch(args, settings))
-        else:
-            code = asyncio.run(_run(args, settings))
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning(warnings.showwarning)
+            if args.command == "batch":
+                code = asyncio.run(_batch(args, settings))
+            else:
+                code = asyncio.run(_run(args, settings))
         sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
         return code
     except UsageError as error:
@@ -303,6 +305,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("torframes: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _one_line_warning(shown: Callable[..., None]) -> Callable[..., None]:
+    """``warnings.showwarning`` that prints torframes' own warnings as one plain line.
+
+    A :class:`~torframes.warnings.TorframesWarning` (fewer picks than asked,
+    times clamped) is about the user's request, not about a line of our code:
+    it reads ``torframes: warning: …``. Any other warning is shown as usual.
+    """
+    from torframes.warnings import TorframesWarning
+
+    def show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+        if issubclass(category, TorframesWarning):
+            print(f"torframes: warning: {message}", file=sys.stderr)
+        else:
+            shown(message, category, *args, **kwargs)
+
+    return show
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
