@@ -125,6 +125,7 @@ def open_sync(
     *,
     client: Client | None = None,
     progress: ProgressOption = "auto",
+    picks: int | None = None,
 ) -> Video:
     """Blocking ``torframes.open``: a :class:`~torframes.Video`, without ``await``.
 
@@ -135,8 +136,10 @@ def open_sync(
     if client is None:
         from torframes.api.default import open as open_default
 
-        return run_sync(open_default(source, file=file, peers=peers, progress=progress))
-    return run_sync(client.open(source, file=file, peers=peers, progress=progress))
+        return run_sync(
+            open_default(source, file=file, peers=peers, progress=progress, picks=picks)
+        )
+    return run_sync(client.open(source, file=file, peers=peers, progress=progress, picks=picks))
 
 
 # -- running --------------------------------------------------------------------------------

@@ -298,3 +298,23 @@ async def test_webm_with_cues_fetches_only_the_pieces_it_needs(
     await check_against_pyav(video, data, every_keyframe=True)
     assert video.stats.bytes_fetched == floor
     assert seed.wait_uploaded(floor, timeout=10) == floor
+
+
+async def test_without_cues_probes_only_as_far_as_the_picks_need(
+    swarm: LocalSwarm, client: Client, tmp_path: Path
+) -> None:
+    source = make_video(
+        tmp_path / "src.mkv", container="mkv", frames=240, gop=12, noise=True, width=640, height=360
+    )
+    data = remux(source, tmp_path / "live.mkv", seekable=False).read_bytes()
+    seed = swarm.seed({"live.mkv": data}, piece_size=16 * KiB)
+    video = await open_video(client, seed.magnet, picks=2)
+    stats = video.stats
+    assert client.settings.cluster_probes > 2
+    assert stats.cluster_probes == 2  # the first Cluster, and one more: no further
+    assert 1 <= len(video.keyframes) <= 2
+    assert stats.probe_bytes is not None
+    assert stats.probe_budget is not None
+    assert stats.probe_bytes <= stats.probe_budget
+    await check_frames_and_bytes(video, seed, n=2, exact=False)
+    await check_against_pyav(video, data, every_keyframe=False)

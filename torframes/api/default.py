@@ -85,10 +85,11 @@ async def open(
     peers: Iterable[tuple[str, int]] | None = None,
     *,
     progress: ProgressOption = "auto",
+    picks: int | None = None,
 ) -> Video:
     """:meth:`Client.open` on the default client."""
     client = await default_client()
-    return await client.open(source, file=file, peers=peers, progress=progress)
+    return await client.open(source, file=file, peers=peers, progress=progress, picks=picks)
 
 
 async def close_default_client() -> None:

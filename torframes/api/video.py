@@ -8,6 +8,7 @@ the pieces holding its sample, and is decoded as soon as they are in.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
@@ -505,10 +506,14 @@ async def open_video(
     limits: IndexLimits | None = None,
     speculate_last_piece: bool | None = None,
     progress: ProgressOption = "auto",
+    picks: int | None = None,
 ) -> Video:
     """Add ``source`` to ``client``, wait for metadata, probe the index: a :class:`Video`.
 
     ``limits`` and ``speculate_last_piece`` default to the client's settings.
+    ``picks``, the number of frames the caller will pick when known, bounds
+    the probing of a file without an index (Matroska without Cues): that
+    many Clusters are probed, never more than ``cluster_probes``.
     ``progress`` shows peers, pieces and bytes while it waits ("auto": in
     Jupyter or on a terminal; see :mod:`torframes.api.progress`).
     """
@@ -524,6 +529,7 @@ async def open_video(
             opened_at,
             limits=limits,
             speculate_last_piece=speculate_last_piece,
+            picks=picks,
         )
 
 
@@ -535,6 +541,7 @@ async def _open_file(
     *,
     limits: IndexLimits | None,
     speculate_last_piece: bool | None,
+    picks: int | None = None,
 ) -> Video:
     """The :class:`Video` of ``file`` in ``torrent`` (metadata known): its index probed."""
     settings = client.settings
@@ -550,11 +557,17 @@ async def _open_file(
     )
     if speculate_last_piece is None:
         speculate_last_piece = settings.speculate_last_piece
+    limits = limits or settings.index_limits()
+    if picks is not None:
+        if picks < 1:
+            raise ValueError(f"picks must be at least 1, not {picks}")
+        probes = min(limits.max_cluster_probes, picks)
+        limits = dataclasses.replace(limits, max_cluster_probes=probes)
     probe = await probe_index(
         torrent,
         file_index,
         geometry,
-        limits=limits or settings.index_limits(),
+        limits=limits,
         speculate_last_piece=speculate_last_piece,
     )
     return Video(torrent, file_index, geometry, probe, opened_at=opened_at, settings=settings)

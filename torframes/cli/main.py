@@ -404,7 +404,12 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     async with Client(settings) as client:
         _say(args, "fetching metadata and the video's index…")
         video = await open_video(
-            client, args.source, file=args.file, peers=args.peer, progress=not args.quiet
+            client,
+            args.source,
+            file=args.file,
+            peers=args.peer,
+            progress=not args.quiet,
+            picks=_picks(args),
         )
         _say(args, f"{video.torrent.name}: index in {plural(len(video.probe.rounds), 'round')}")
         if args.command == "info":
@@ -423,6 +428,15 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             f"(ratio {stats.ratio:.2f})",
         )
     return EXIT_OK
+
+
+def _picks(args: argparse.Namespace) -> int | None:
+    """How many frames ``screenshots`` will pick (None: every keyframe, or no frames)."""
+    if args.command != "screenshots":
+        return None
+    if args.times:
+        return len(args.times)
+    return None if args.strategy == "all" else args.n
 
 
 def _print_info(video: Any) -> None:

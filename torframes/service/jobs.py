@@ -64,6 +64,13 @@ class JobOptions:
     quality: int = 90
     keyframes: str | None = None
 
+    @property
+    def picks(self) -> int | None:
+        """How many frames the job picks (None: every keyframe, or none): bounds index probing."""
+        if self.times:
+            return len(self.times)
+        return None if self.strategy == "all" or self.n == 0 else self.n
+
     def __post_init__(self) -> None:
         if isinstance(self.n, bool) or not isinstance(self.n, int) or self.n < 0:
             raise ValueError(f"n is a count of keyframes, not {self.n!r}")

@@ -561,6 +561,7 @@ class ScreenshotService:
                 file=options.file,
                 peers=list(options.peers),
                 progress=False,  # jobs report through events, not bars
+                picks=options.picks,
             ),
             settings.service_index_timeout,
             "the video's index was not read",

@@ -348,6 +348,7 @@ class Client:
         peers: Iterable[Peer] | None = None,
         *,
         progress: ProgressOption = "auto",
+        picks: int | None = None,
     ) -> Video:
         """Add ``source``, wait for its metadata and parse the video's index: a :class:`Video`.
 
@@ -355,10 +356,14 @@ class Client:
         Only the pieces holding the index's headers and the index itself are
         fetched. See :mod:`torframes.api.video`. ``progress``: see
         :mod:`torframes.api.progress` (default: shown in Jupyter and on a terminal).
+        ``picks``: how many frames you will pick, when known; a file without an
+        index (Matroska without Cues) is probed only that far.
         """
         from torframes.api.video import open_video
 
-        return await open_video(self, source, file=file, peers=list(peers or ()), progress=progress)
+        return await open_video(
+            self, source, file=file, peers=list(peers or ()), progress=progress, picks=picks
+        )
 
     def get(self, infohash: str) -> Torrent | None:
         """The torrent with this v1 or v2 infohash (hex), if added."""
