@@ -59,7 +59,7 @@ async def test_counts_of_one_are_singular_and_empty_fields_are_left_out(
     assert "<code></code>" not in html
     assert f"<code>{torrent.infohash_v1}</code>" in html
     assert "<summary>1 file</summary>" in html
-    fetched = re.search(r"<td>([\d,]+ B in [^<]*)</td>", html)
+    fetched = re.search(r"<td[^>]*>([\d,]+ B in [^<]*)</td>", html)
     assert fetched is not None, html
     assert fetched.group(1).endswith(" in 1 piece, 1 round"), fetched.group(1)
     assert not re.search(r"\b1 (files|rounds|pieces|keyframes|frames)\b", html)
