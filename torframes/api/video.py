@@ -51,6 +51,7 @@ class Video:
         probe: Probe,
         *,
         opened_at: float,
+        index_from_cache: bool = False,
     ) -> None:
         self.torrent = torrent
         self.file = file_index
@@ -65,6 +66,7 @@ class Video:
         self._needed_pieces: set[int] = set(probe.floor_pieces)
         self._frame_times: list[float] = []
         self._located: dict[Any, Located] = {}
+        self._index_from_cache = index_from_cache
 
     # -- tables -------------------------------------------------------------------------------
 
@@ -304,6 +306,13 @@ class Video:
             cluster_probes=self.probe.cluster_probes,
             probe_budget=self.probe.probe_budget,
             probe_bytes=self.probe.probe_bytes,
+            metadata_from_cache=self.torrent.metadata_from_cache,
+            index_from_cache=self._index_from_cache,
+            cache_pieces=len(self._needed_pieces & self.torrent.stored_pieces()),
+            cache_bytes=sum(
+                self.torrent.transfer_size(p)
+                for p in self._needed_pieces & self.torrent.stored_pieces()
+            ),
         )
 
     # -- helpers ------------------------------------------------------------------------------
@@ -441,6 +450,19 @@ async def open_video(
     """
     opened_at = time.monotonic()
     settings = client.settings
+    if client.disk_cache is not None:
+        from torframes.api.cached import open_cached
+
+        return await open_cached(
+            client,
+            source,
+            file,
+            peers,
+            opened_at=opened_at,
+            metadata_timeout=metadata_timeout,
+            limits=limits,
+            speculate_last_piece=speculate_last_piece,
+        )
     torrent = await client.add(source, peers=list(peers) if peers else None)
     await torrent.wait_metadata(timeout=metadata_timeout)
     if file is None:

@@ -196,6 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder for the images, created if missing (required)",
     )  # fmt: skip
     _add_batch(commands)
+    from torframes.cli.cache import add_cache_command
+
+    add_cache_command(commands)
     return parser
 
 
@@ -282,7 +285,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = settings_from(args)
         _check_output(args)
-        if args.command == "batch":
+        if args.command == "cache":
+            from torframes.cli.cache import run_cache
+
+            code = run_cache(args, settings)
+        elif args.command == "batch":
             code = asyncio.run(_batch(args, settings))
         else:
             code = asyncio.run(_run(args, settings))

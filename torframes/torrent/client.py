@@ -28,6 +28,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from torframes.cache.layout import storage_names
 from torframes.errors import BadSource, ClientClosed, SettingsError
 from torframes.settings import Settings
 from torframes.torrent.alerts import AlertPump
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     import libtorrent
 
     from torframes.api.video import Video
+    from torframes.cache import Cache
 
 __all__ = ["Client"]
 
@@ -62,6 +64,7 @@ class _PendingAdd:
     future: asyncio.Future[Torrent]
     peers: list[Peer]
     save_path: str
+    from_cache: bool = False
     added_at: float = field(default_factory=time.monotonic)
 
 
@@ -139,6 +142,11 @@ class Client:
         self._storage: Path | None = None
         self._owns_storage = False
         self._cache = PieceCache(self._settings.piece_cache_bytes)
+        self._disk_cache: Cache | None = None
+        if self._settings.cache:
+            from torframes.cache import Cache
+
+            self._disk_cache = Cache.from_settings(self._settings)
         self._by_hash: dict[str, Torrent] = {}
         self._by_handle: dict[libtorrent.torrent_handle, Torrent] = {}
         self._adding: dict[str, _PendingAdd] = {}
@@ -167,6 +175,19 @@ class Client:
     def storage_dir(self) -> Path | None:
         """Folder holding fetched pieces (one subfolder per torrent); None before start."""
         return self._storage
+
+    @property
+    def disk_cache(self) -> Cache | None:
+        """The persistent cache (:mod:`torframes.cache`), None when ``settings.cache`` is off.
+
+        Metadata and indexes are kept there; so are pieces, unless
+        ``settings.storage_dir`` names another folder for them.
+        """
+        return self._disk_cache
+
+    @property
+    def _pieces_in_cache(self) -> bool:
+        return self._disk_cache is not None and self._settings.storage_dir is None
 
     @property
     def closed(self) -> bool:
@@ -280,6 +301,8 @@ class Client:
             del session
             await asyncio.to_thread(_destroy_session, box)
         await self._delete_storage()
+        if self._disk_cache is not None:
+            await asyncio.to_thread(self._disk_cache.enforce_budget)
 
     async def _delete_storage(self) -> None:
         if self._owns_storage and self._storage is not None:
@@ -323,6 +346,11 @@ class Client:
             parsed = await asyncio.to_thread(parse_source, source)
         if resume_data is not None:
             parsed = _with_resume_data(parsed, resume_data, check=check)
+        if self._disk_cache is not None and parsed.params.ti is None:
+            cached = await asyncio.to_thread(self._disk_cache.load_metadata, parsed.key)
+            if cached is not None:
+                parsed.params.ti = cached
+                parsed = ParsedSource(parsed.params, "cache")
         self._check_open()
         existing = self._find(parsed)
         if existing is not None:
@@ -384,7 +412,7 @@ class Client:
             params.flags |= flags.default_dont_download
         else:
             params.piece_priorities = [0] * params.ti.num_pieces()
-            if self._owns_storage:
+            if self._owns_storage and not self._pieces_in_cache:
                 # A fresh temporary folder holds nothing to verify, and checking
                 # would hold back connecting to the peers until the next tick.
                 # (libtorrent 2.1.1 crashes when this flag meets
@@ -395,9 +423,17 @@ class Client:
         all_peers = [(str(host), int(port)) for host, port in params.peers]
         all_peers += [peer for peer in peers if peer not in all_peers]
         params.peers = all_peers
-        save_path = os.fspath(self._storage / key)
+        if self._pieces_in_cache:
+            assert self._disk_cache is not None
+            save_path = os.fspath(self._disk_cache.pieces_dir(key))
+            if params.ti is not None:  # names on disk from file indices only
+                params.renamed_files = storage_names(params.ti.num_files())
+        else:
+            save_path = os.fspath(self._storage / key)
         params.save_path = save_path
-        pending = _PendingAdd(self._loop.create_future(), all_peers, save_path)
+        pending = _PendingAdd(
+            self._loop.create_future(), all_peers, save_path, from_cache=parsed.kind == "cache"
+        )
         self._adding[key] = pending
         self._session.async_add_torrent(params)
         return pending
@@ -411,7 +447,7 @@ class Client:
 
         assert self._loop is not None
         if delete_files is None:
-            delete_files = self._owns_storage
+            delete_files = self._owns_storage and not self._pieces_in_cache
         torrent._shut(ClientClosed("the torrent was removed while this was waiting"))
         self._forget(torrent)
         future = self._loop.create_future()
@@ -481,6 +517,7 @@ class Client:
             peers=pending.peers,
             save_path=pending.save_path,
             added_at=pending.added_at,
+            metadata_from_cache=pending.from_cache,
         )
         self._register(torrent)
         if alert.params.ti is not None:
@@ -490,6 +527,11 @@ class Client:
 
     def _on_metadata(self, alert: Any) -> None:
         torrent = self._torrent_of(alert)
+        if torrent is not None and self._pieces_in_cache:
+            # Before any piece is asked for (all are at priority 0 until then), so
+            # nothing is ever written under the torrent's own paths.
+            for index, name in storage_names(alert.handle.torrent_file().num_files()).items():
+                alert.handle.rename_file(index, name)
         if torrent is not None:
             torrent._on_metadata()
             self._register(torrent)  # a v2 magnet of a hybrid torrent learns its v1 hash here

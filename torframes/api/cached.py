@@ -1,0 +1,86 @@
+"""Opening a video through the persistent cache (:mod:`torframes.cache`).
+
+Under the torrent's cross-process lock: the torrent is added with its
+cached metadata if any (no peer needed), libtorrent checks the pieces kept
+in storage against their hashes (a corrupted one is not held, so it is
+fetched again), and the index is read from the cache or probed and stored.
+The pieces the probe fetched are flushed to storage before the lock is
+released, so a second process opening the same torrent meanwhile waits and
+then fetches nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from torframes.api.files import choose_video_file
+from torframes.api.probe import probe_index
+from torframes.containers.base import IndexLimits
+from torframes.plan.pieces import PieceGeometry
+from torframes.torrent.sources import parse_source
+
+if TYPE_CHECKING:
+    from torframes.api.video import Video
+    from torframes.torrent.client import Client
+
+__all__ = ["open_cached"]
+
+log = logging.getLogger(__name__)
+
+
+async def open_cached(
+    client: Client,
+    source: Any,
+    file: int | str | None,
+    peers: Sequence[tuple[str, int]] | None,
+    *,
+    opened_at: float,
+    metadata_timeout: float | None,
+    limits: IndexLimits | None,
+    speculate_last_piece: bool | None,
+) -> Video:
+    """:func:`~torframes.api.video.open_video` with the cache (``client.disk_cache``) on."""
+    from torframes.api.video import Video
+
+    cache = client.disk_cache
+    assert cache is not None
+    settings = client.settings
+    key = (await asyncio.to_thread(parse_source, source)).key
+    async with cache.lock(key):
+        torrent = await client.add(source, peers=list(peers) if peers else None)
+        await torrent.wait_metadata(timeout=metadata_timeout)
+        if not torrent.metadata_from_cache:
+            info = torrent.handle.torrent_file()
+            await asyncio.to_thread(cache.save_metadata, info)
+        await torrent.wait_checked()
+        if file is None:
+            file_index = choose_video_file(torrent.files, infohash=torrent.infohash)
+        else:
+            file_index = torrent.file_index(file)
+        geometry = PieceGeometry(
+            piece_length=torrent.piece_length,
+            total_size=torrent.total_size,
+            file_offset=torrent.file_offset(file_index),
+            file_size=torrent.file_size(file_index),
+        )
+        probe = await asyncio.to_thread(cache.load_probe, torrent.infohash, file_index, geometry)
+        from_cache = probe is not None
+        if probe is None:
+            if speculate_last_piece is None:
+                speculate_last_piece = settings.speculate_last_piece
+            probe = await probe_index(
+                torrent,
+                file_index,
+                geometry,
+                limits=limits or settings.index_limits(),
+                speculate_last_piece=speculate_last_piece,
+            )
+            await torrent.flush()
+            await asyncio.to_thread(cache.save_probe, torrent.infohash, file_index, geometry, probe)
+        await asyncio.to_thread(cache.touch, torrent.infohash)
+    return Video(
+        torrent, file_index, geometry, probe, opened_at=opened_at, index_from_cache=from_cache
+    )
