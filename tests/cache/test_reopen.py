@@ -46,10 +46,11 @@ async def test_second_open_needs_no_peer(
     assert not any("movie" in name or name == "dir" for name in names), names
 
 
+@pytest.mark.parametrize("piece_size", [16 * KiB, 32 * KiB])
 async def test_cached_frames_cost_nothing_new_pick_only_its_pieces(
-    swarm: LocalSwarm, movie: Path, cached_settings: Settings
+    swarm: LocalSwarm, movie: Path, cached_settings: Settings, piece_size: int
 ) -> None:
-    seed = swarm.seed(movie, piece_size=16 * KiB)
+    seed = swarm.seed(movie, piece_size=piece_size)
     async with Client(cached_settings) as client:
         video = await open_video(client, seed.magnet)
         picks = video.keyframes.iloc[[0, 2]]
@@ -66,7 +67,7 @@ async def test_cached_frames_cost_nothing_new_pick_only_its_pieces(
             assert read_frame_index(image) == round(float(row["time"]) * FPS)
         assert video.stats.bytes_fetched == 0
         assert seed.uploaded() == first_floor
-        new = video.keyframes.iloc[[5]]
+        new = video.keyframes.iloc[[6]]
         await video.frame(new.iloc[0])
         new_pieces = video.needed_pieces - first_needed
         cost = seed.transfer_size(new_pieces)

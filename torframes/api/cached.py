@@ -50,11 +50,19 @@ async def open_cached(
     settings = client.settings
     key = (await asyncio.to_thread(parse_source, source)).key
     async with cache.lock(key):
-        torrent = await client.add(source, peers=list(peers) if peers else None)
+        peer_list = list(peers) if peers else None
+        torrent = await client.add(source, peers=peer_list)
         await torrent.wait_metadata(timeout=metadata_timeout)
-        if not torrent.metadata_from_cache:
+        metadata_from_cache = torrent.metadata_from_cache
+        if not metadata_from_cache:
             info = torrent.handle.torrent_file()
             await asyncio.to_thread(cache.save_metadata, info)
+            if client.pieces_in_cache and not torrent.held_pieces():
+                # Added before its metadata was known, the torrent keeps pieces in
+                # libtorrent's part file; added again from the metadata just
+                # stored, it keeps them in its own (renamed) files, checked on add.
+                await torrent.remove(delete_files=True)
+                torrent = await client.add(source, peers=peer_list)
         await torrent.wait_checked()
         if file is None:
             file_index = choose_video_file(torrent.files, infohash=torrent.infohash)
@@ -82,5 +90,11 @@ async def open_cached(
             await asyncio.to_thread(cache.save_probe, torrent.infohash, file_index, geometry, probe)
         await asyncio.to_thread(cache.touch, torrent.infohash)
     return Video(
-        torrent, file_index, geometry, probe, opened_at=opened_at, index_from_cache=from_cache
+        torrent,
+        file_index,
+        geometry,
+        probe,
+        opened_at=opened_at,
+        index_from_cache=from_cache,
+        metadata_from_cache=metadata_from_cache,
     )

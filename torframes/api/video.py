@@ -52,6 +52,7 @@ class Video:
         *,
         opened_at: float,
         index_from_cache: bool = False,
+        metadata_from_cache: bool | None = None,
     ) -> None:
         self.torrent = torrent
         self.file = file_index
@@ -67,6 +68,9 @@ class Video:
         self._frame_times: list[float] = []
         self._located: dict[Any, Located] = {}
         self._index_from_cache = index_from_cache
+        if metadata_from_cache is None:
+            metadata_from_cache = torrent.metadata_from_cache
+        self._metadata_from_cache = metadata_from_cache
 
     # -- tables -------------------------------------------------------------------------------
 
@@ -306,7 +310,7 @@ class Video:
             cluster_probes=self.probe.cluster_probes,
             probe_budget=self.probe.probe_budget,
             probe_bytes=self.probe.probe_bytes,
-            metadata_from_cache=self.torrent.metadata_from_cache,
+            metadata_from_cache=self._metadata_from_cache,
             index_from_cache=self._index_from_cache,
             cache_pieces=len(self._needed_pieces & self.torrent.stored_pieces()),
             cache_bytes=sum(

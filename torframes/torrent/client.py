@@ -186,7 +186,8 @@ class Client:
         return self._disk_cache
 
     @property
-    def _pieces_in_cache(self) -> bool:
+    def pieces_in_cache(self) -> bool:
+        """True when fetched pieces are kept in the persistent cache (no ``storage_dir``)."""
         return self._disk_cache is not None and self._settings.storage_dir is None
 
     @property
@@ -278,6 +279,8 @@ class Client:
         if self._closed:
             return
         self._closed = True
+        if self.pieces_in_cache:
+            await self._flush_for_cache()
         message = "the client was closed while this was waiting"
         for pending in self._adding.values():
             _fail(pending.future, ClientClosed(message))
@@ -303,6 +306,23 @@ class Client:
         await self._delete_storage()
         if self._disk_cache is not None:
             await asyncio.to_thread(self._disk_cache.enforce_budget)
+
+    async def _flush_for_cache(self) -> None:
+        """Write out every cached torrent's pieces, and their part file's map, before removal.
+
+        libtorrent keeps pieces of files at priority 0 in a part file whose
+        map of pieces is written only when its storage is released
+        (``flush_cache``); removing a torrent with the session does not wait
+        for that. A piece whose write is lost is only fetched again: the hash
+        check on the next add never takes it as held.
+        """
+        torrents = [t for t in self._by_handle.values() if t.has_metadata and not t.removed]
+        results = await asyncio.gather(
+            *(t.flush(timeout=REMOVE_TIMEOUT) for t in torrents), return_exceptions=True
+        )
+        for torrent, result in zip(torrents, results, strict=True):
+            if isinstance(result, Exception):
+                log.warning("could not flush %s to the cache: %s", torrent.infohash, result)
 
     async def _delete_storage(self) -> None:
         if self._owns_storage and self._storage is not None:
@@ -412,7 +432,13 @@ class Client:
             params.flags |= flags.default_dont_download
         else:
             params.piece_priorities = [0] * params.ti.num_pieces()
-            if self._owns_storage and not self._pieces_in_cache:
+            if self.pieces_in_cache:
+                # Files at a normal priority, pieces at 0: fetched pieces go into the
+                # (sparse, renamed) files rather than libtorrent's part file, whose
+                # pieces libtorrent 2.1.1's check finds only in part; kept pieces
+                # are hash-checked when the torrent is added.
+                params.file_priorities = [4] * params.ti.num_files()
+            elif self._owns_storage:
                 # A fresh temporary folder holds nothing to verify, and checking
                 # would hold back connecting to the peers until the next tick.
                 # (libtorrent 2.1.1 crashes when this flag meets
@@ -423,7 +449,7 @@ class Client:
         all_peers = [(str(host), int(port)) for host, port in params.peers]
         all_peers += [peer for peer in peers if peer not in all_peers]
         params.peers = all_peers
-        if self._pieces_in_cache:
+        if self.pieces_in_cache:
             assert self._disk_cache is not None
             save_path = os.fspath(self._disk_cache.pieces_dir(key))
             if params.ti is not None:  # names on disk from file indices only
@@ -447,7 +473,7 @@ class Client:
 
         assert self._loop is not None
         if delete_files is None:
-            delete_files = self._owns_storage and not self._pieces_in_cache
+            delete_files = self._owns_storage and not self.pieces_in_cache
         torrent._shut(ClientClosed("the torrent was removed while this was waiting"))
         self._forget(torrent)
         future = self._loop.create_future()
@@ -527,7 +553,7 @@ class Client:
 
     def _on_metadata(self, alert: Any) -> None:
         torrent = self._torrent_of(alert)
-        if torrent is not None and self._pieces_in_cache:
+        if torrent is not None and self.pieces_in_cache:
             # Before any piece is asked for (all are at priority 0 until then), so
             # nothing is ever written under the torrent's own paths.
             for index, name in storage_names(alert.handle.torrent_file().num_files()).items():

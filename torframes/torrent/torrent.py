@@ -109,7 +109,7 @@ class Torrent:
         self._metadata_from_cache = metadata_from_cache
         #: Until torrent_checked_alert: pieces reported finished that nobody asked
         #: for were found in storage by the check (piece storage in the cache).
-        self._checking_storage = client._pieces_in_cache
+        self._checking_storage = client.pieces_in_cache
         self._piece_times: dict[int, float] = {}
         self._pieces_fetched = 0
         self._rounds = 0
