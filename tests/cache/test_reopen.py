@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from torframes.api.video import open_video
+from torframes.errors import SettingsError
 from torframes.settings import Settings
 from torframes.testing.swarm import LocalSwarm
 from torframes.testing.videos import read_frame_index
@@ -74,3 +75,13 @@ async def test_cached_frames_cost_nothing_new_pick_only_its_pieces(
         assert new_pieces
         assert video.stats.bytes_fetched == cost
     assert seed.wait_uploaded(first_floor + cost) == first_floor + cost
+
+
+async def test_unusable_cache_folder_is_one_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_bytes(b"")
+    settings = Settings.loopback(cache=True, cache_dir=blocker / "cache")
+    client = Client(settings)
+    with pytest.raises(SettingsError, match=r"cannot use the cache folder .*TORFRAMES_CACHE=0"):
+        await client.start()
+    await client.close()

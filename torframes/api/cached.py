@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from torframes.api.files import choose_video_file
@@ -29,6 +29,18 @@ if TYPE_CHECKING:
 __all__ = ["open_cached"]
 
 log = logging.getLogger(__name__)
+
+
+async def _keep(write: Callable[..., object], *args: Any) -> None:
+    """Write a cache entry in a worker thread; a cache that cannot be written is only warned about.
+
+    (A full disk or a cache folder made read-only costs the next open its
+    savings, never this one its result.)
+    """
+    try:
+        await asyncio.to_thread(write, *args)
+    except (OSError, ImportError) as error:
+        log.warning("could not write to the torframes cache: %s", error)
 
 
 async def open_cached(
@@ -56,7 +68,7 @@ async def open_cached(
         metadata_from_cache = torrent.metadata_from_cache
         if not metadata_from_cache:
             info = torrent.handle.torrent_file()
-            await asyncio.to_thread(cache.save_metadata, info)
+            await _keep(cache.save_metadata, info)
             if client.pieces_in_cache and not torrent.held_pieces():
                 # Added before its metadata was known, the torrent keeps pieces in
                 # libtorrent's part file; added again from the metadata just
@@ -87,8 +99,8 @@ async def open_cached(
                 speculate_last_piece=speculate_last_piece,
             )
             await torrent.flush()
-            await asyncio.to_thread(cache.save_probe, torrent.infohash, file_index, geometry, probe)
-        await asyncio.to_thread(cache.touch, torrent.infohash)
+            await _keep(cache.save_probe, torrent.infohash, file_index, geometry, probe)
+        await _keep(cache.touch, torrent.infohash)
     return Video(
         torrent,
         file_index,

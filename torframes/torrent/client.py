@@ -240,6 +240,16 @@ class Client:
         else:
             self._storage = Path(settings.storage_dir)
             await asyncio.to_thread(self._storage.mkdir, parents=True, exist_ok=True)
+        if self._disk_cache is not None:
+            try:
+                await asyncio.to_thread(self._disk_cache.root.mkdir, parents=True, exist_ok=True)
+            except OSError as error:
+                await self._delete_storage()
+                raise SettingsError(
+                    f"cannot use the cache folder {str(self._disk_cache.root)!r} "
+                    f"({error.strerror or error}); set another (TORFRAMES_CACHE_DIR, "
+                    "Settings(cache_dir=...)) or turn the cache off (TORFRAMES_CACHE=0)"
+                ) from None
         try:
             session = await asyncio.to_thread(libtorrent.session, settings.to_libtorrent())
         except (RuntimeError, ValueError, TypeError) as error:
