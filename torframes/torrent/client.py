@@ -367,6 +367,11 @@ class Client:
         ``check=True`` only its metadata is used and storage is checked
         instead (:meth:`Torrent.wait_checked`): for resume data that may
         predate pieces written since, as after a crash.
+
+        With the persistent cache on (:attr:`disk_cache`), a magnet or
+        infohash whose metadata is cached is added with it (no peer needed),
+        and a torrent added with metadata keeps its pieces in the cache,
+        where libtorrent checks those already there against their hashes.
         """
         peer_list = _check_peers(peers)
         await self.start()
