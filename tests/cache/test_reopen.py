@@ -26,6 +26,8 @@ async def test_second_open_needs_no_peer(
     seed = swarm.seed({"dir/movie.mp4": movie.read_bytes()}, piece_size=16 * KiB)
     async with Client(cached_settings) as client:
         first = await open_video(client, seed.magnet)
+        row = first.keyframes.iloc[2]
+        await first.frame(row)
         stats = first.stats
         assert not stats.metadata_from_cache
         assert not stats.index_from_cache
@@ -35,6 +37,8 @@ async def test_second_open_needs_no_peer(
     swarm.remove(seed)  # the seeder is gone: nothing can come from a peer now
     async with Client(cached_settings) as client:
         second = await open_video(client, seed.infohash)
+        image = await second.frame(row)  # waits for the check of the pieces kept, no peer
+        assert read_frame_index(image) == round(float(row["time"]) * FPS)
         again = second.stats
     assert again.metadata_from_cache
     assert again.index_from_cache

@@ -1,9 +1,11 @@
 """Opening a video through the persistent cache (:mod:`torframes.cache`).
 
 Under the torrent's cross-process lock: the torrent is added with its
-cached metadata if any (no peer needed), libtorrent checks the pieces kept
-in storage against their hashes (a corrupted one is not held, so it is
-fetched again), and the index is read from the cache or probed and stored.
+cached metadata if any (no peer needed), and the index is read from the
+cache, or probed and stored. libtorrent checks the pieces kept in storage
+against their hashes (a corrupted one is not held, so it is fetched again)
+while the video is returned; the first piece asked for waits for that check
+(``Torrent.fetch``), as does a probe.
 The pieces the probe fetched are flushed to storage before the lock is
 released, so a second process opening the same torrent meanwhile waits and
 then fetches nothing.
@@ -75,7 +77,6 @@ async def open_cached(
                 # stored, it keeps them in its own (renamed) files, checked on add.
                 await torrent.remove(delete_files=True)
                 torrent = await client.add(source, peers=peer_list)
-        await torrent.wait_checked()
         if file is None:
             file_index = choose_video_file(torrent.files, infohash=torrent.infohash)
         else:
@@ -89,6 +90,7 @@ async def open_cached(
         probe = await asyncio.to_thread(cache.load_probe, torrent.infohash, file_index, geometry)
         from_cache = probe is not None
         if probe is None:
+            await torrent.wait_checked()  # the pieces kept are held before the probe asks
             if speculate_last_piece is None:
                 speculate_last_piece = settings.speculate_last_piece
             probe = await probe_index(

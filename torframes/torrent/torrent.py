@@ -376,6 +376,7 @@ class Torrent:
         :class:`PieceFailed` or :class:`ClientClosed`.
         """
         await self.wait_metadata()
+        await self._wait_storage_checked()
         waits = self._request(pieces)
         try:
             if waits:
@@ -392,6 +393,7 @@ class Torrent:
         bounds the whole stream; raises like :meth:`fetch`.
         """
         await self.wait_metadata()
+        await self._wait_storage_checked()
         wanted = self._check_pieces(pieces)
         waits = self._request(wanted)
         try:
@@ -647,6 +649,15 @@ class Torrent:
             )
         return future.result()
 
+    async def _wait_storage_checked(self) -> None:
+        """Before asking for pieces of a torrent kept in the cache: let the check find them.
+
+        Pieces found in storage are then held and read back, never asked of
+        a peer (and no peer is needed for them).
+        """
+        if self._checking_storage:
+            await self.wait_checked()
+
     async def wait_checked(self, timeout: float | None = None) -> None:
         """Return once libtorrent has checked what storage holds (at once if not checking).
 
@@ -666,6 +677,7 @@ class Torrent:
         if self._handle.status().state not in checking:
             # done, though its torrent_checked_alert may still be on its way
             self._sync_held()
+            self._checking_storage = False
             return
         future: asyncio.Future[None] = self._loop.create_future()
         self._checking.append(future)
