@@ -15,6 +15,19 @@ from torframes.testing import LocalSwarm
 from torframes.torrent.client import Client
 
 
+@pytest.fixture(autouse=True)
+def _no_shared_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No test shares the user's persistent cache: a fresh cache folder, off unless asked for.
+
+    Child processes (the command line, scripts) inherit the variables; the
+    cache's own tests (``tests/cache``) turn it on with ``Settings(cache=True)``.
+    """
+    monkeypatch.setenv("TORFRAMES_CACHE", "0")
+    monkeypatch.setenv("TORFRAMES_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+
+
 @pytest.fixture(scope="session")
 def swarm() -> Iterator[LocalSwarm]:
     """One loopback seeder for the whole session; each test seeds its own content."""

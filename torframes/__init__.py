@@ -27,6 +27,7 @@ _EXPORTS: dict[str, str] = {
     "open_sync": "torframes.sync",
     "ScreenshotService": "torframes.service.service",
     "batch": "torframes.service.sync",
+    "cache_info": "torframes.cache",
 }
 
 _ERRORS = [

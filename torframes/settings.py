@@ -145,6 +145,7 @@ def _accepted_form(name: str) -> str | None:
         float: "a number",
         str: "text",
         Path | None: "a folder path",
+        Path: "a folder path",
     }
     form = forms.get(field.annotation)  # type: ignore[call-overload]
     if name == "libtorrent":
@@ -215,6 +216,13 @@ def _environment_error(error: pydantic_settings.SettingsError) -> InvalidSetting
     if form:
         item["msg"] += f"; expected {form}"
     return InvalidSettings.make([item], set())
+
+
+def _user_cache_dir() -> str:
+    """The platform's user cache folder for torframes (``platformdirs``)."""
+    import platformdirs
+
+    return platformdirs.user_cache_dir("torframes", appauthor=False)
 
 
 def _alert_mask() -> int:
@@ -294,6 +302,27 @@ class Settings(BaseSettings):
         description=(
             "Longest byte range one Torrent.read may return (its pieces are joined in "
             "memory), bytes; keep it at least max_index_bytes."
+        ),
+    )
+
+    # -- persistent cache ----------------------------------------------------
+    cache: bool = Field(
+        True,
+        description=(
+            "Keep metadata, parsed indexes and fetched pieces in cache_dir, so opening "
+            "a torrent again costs no peer and no byte (False: nothing is kept)."
+        ),
+    )
+    cache_dir: Path = Field(
+        default_factory=lambda: Path(_user_cache_dir()),
+        description="Folder of the persistent cache (default: the platform's user cache folder).",
+    )
+    cache_max_bytes: int = Field(
+        4 * 1024 * MiB,
+        ge=0,
+        description=(
+            "Disk budget of the cache, bytes; least recently used entries are evicted "
+            "beyond it (pieces first, then indexes, then metadata)."
         ),
     )
 

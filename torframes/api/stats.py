@@ -35,6 +35,13 @@ class VideoStats:
     cluster_probes: int = 0
     probe_budget: int | None = None
     probe_bytes: int | None = None
+    #: What the persistent cache served (issue 13): the metadata, the parsed index,
+    #: and the pieces of the floor found in storage (their count and payload bytes)
+    #: rather than fetched from peers (``bytes_fetched``).
+    metadata_from_cache: bool = False
+    index_from_cache: bool = False
+    cache_pieces: int = 0
+    cache_bytes: int = 0
 
     @property
     def ratio(self) -> float:

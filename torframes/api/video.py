@@ -57,6 +57,8 @@ class Video:
         *,
         opened_at: float,
         settings: Settings | None = None,
+        index_from_cache: bool = False,
+        metadata_from_cache: bool | None = None,
     ) -> None:
         self.torrent = torrent
         #: The client's settings (``max_gop_samples``/``max_gop_bytes`` bound decoding).
@@ -73,6 +75,10 @@ class Video:
         self._needed_pieces: set[int] = set(probe.floor_pieces)
         self._frame_times: list[float] = []
         self._located: dict[Any, Located] = {}
+        self._index_from_cache = index_from_cache
+        if metadata_from_cache is None:
+            metadata_from_cache = torrent.metadata_from_cache
+        self._metadata_from_cache = metadata_from_cache
 
     # -- tables -------------------------------------------------------------------------------
 
@@ -371,6 +377,13 @@ class Video:
             cluster_probes=self.probe.cluster_probes,
             probe_budget=self.probe.probe_budget,
             probe_bytes=self.probe.probe_bytes,
+            metadata_from_cache=self._metadata_from_cache,
+            index_from_cache=self._index_from_cache,
+            cache_pieces=len(self._needed_pieces & self.torrent.stored_pieces()),
+            cache_bytes=sum(
+                self.torrent.transfer_size(p)
+                for p in self._needed_pieces & self.torrent.stored_pieces()
+            ),
         )
 
     # -- helpers ------------------------------------------------------------------------------
@@ -518,6 +531,21 @@ async def open_video(
     Jupyter or on a terminal; see :mod:`torframes.api.progress`).
     """
     opened_at = time.monotonic()
+    limits = _index_limits(client.settings, limits, picks)
+    if client.disk_cache is not None:
+        from torframes.api.cached import open_cached
+
+        return await open_cached(
+            client,
+            source,
+            file,
+            peers,
+            opened_at=opened_at,
+            metadata_timeout=metadata_timeout,
+            limits=limits,
+            speculate_last_piece=speculate_last_piece,
+            progress=progress,
+        )
     torrent = await client.add(source, peers=list(peers) if peers else None)
     async with report_progress(progress, "metadata", torrent=torrent, unit=" pieces") as shown:
         await torrent.wait_metadata(timeout=metadata_timeout)
@@ -529,22 +557,22 @@ async def open_video(
             opened_at,
             limits=limits,
             speculate_last_piece=speculate_last_piece,
-            picks=picks,
         )
 
 
-async def _open_file(
-    client: Client,
-    torrent: Torrent,
-    file: int | str | None,
-    opened_at: float,
-    *,
-    limits: IndexLimits | None,
-    speculate_last_piece: bool | None,
-    picks: int | None = None,
-) -> Video:
-    """The :class:`Video` of ``file`` in ``torrent`` (metadata known): its index probed."""
-    settings = client.settings
+def _index_limits(settings: Settings, limits: IndexLimits | None, picks: int | None) -> IndexLimits:
+    """The parser bounds: ``limits`` or the settings', with ``picks`` bounding Cluster probes."""
+    limits = limits or settings.index_limits()
+    if picks is None:
+        return limits
+    if picks < 1:
+        raise ValueError(f"picks must be at least 1, not {picks}")
+    probes = min(limits.max_cluster_probes, picks)
+    return dataclasses.replace(limits, max_cluster_probes=probes)
+
+
+def file_geometry(torrent: Torrent, file: int | str | None) -> tuple[int, PieceGeometry]:
+    """The index of ``file`` (default: the main video file) and its piece geometry."""
     if file is None:
         file_index = choose_video_file(torrent.files, infohash=torrent.infohash)
     else:
@@ -555,14 +583,23 @@ async def _open_file(
         file_offset=torrent.file_offset(file_index),
         file_size=torrent.file_size(file_index),
     )
+    return file_index, geometry
+
+
+async def _open_file(
+    client: Client,
+    torrent: Torrent,
+    file: int | str | None,
+    opened_at: float,
+    *,
+    limits: IndexLimits,
+    speculate_last_piece: bool | None,
+) -> Video:
+    """The :class:`Video` of ``file`` in ``torrent`` (metadata known): its index probed."""
+    settings = client.settings
+    file_index, geometry = file_geometry(torrent, file)
     if speculate_last_piece is None:
         speculate_last_piece = settings.speculate_last_piece
-    limits = limits or settings.index_limits()
-    if picks is not None:
-        if picks < 1:
-            raise ValueError(f"picks must be at least 1, not {picks}")
-        probes = min(limits.max_cluster_probes, picks)
-        limits = dataclasses.replace(limits, max_cluster_probes=probes)
     probe = await probe_index(
         torrent,
         file_index,

@@ -197,6 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder for the images, created if missing (required)",
     )  # fmt: skip
     _add_batch(commands)
+    from torframes.cli.cache import add_cache_command
+
+    add_cache_command(commands)
     return parser
 
 
@@ -283,12 +286,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = settings_from(args)
         _check_output(args)
-        with warnings.catch_warnings():
-            warnings.showwarning = _one_line_warning(warnings.showwarning)
-            if args.command == "batch":
-                code = asyncio.run(_batch(args, settings))
-            else:
-                code = asyncio.run(_run(args, settings))
+        if args.command == "cache":
+            from torframes.cli.cache import run_cache
+
+            code = run_cache(args, settings)
+        else:
+            with warnings.catch_warnings():
+                warnings.showwarning = _one_line_warning(warnings.showwarning)
+                if args.command == "batch":
+                    code = asyncio.run(_batch(args, settings))
+                else:
+                    code = asyncio.run(_run(args, settings))
         sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
         return code
     except UsageError as error:

@@ -29,6 +29,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from torframes.cache.layout import storage_names
 from torframes.errors import BadSource, ClientClosed, SettingsError
 from torframes.settings import Settings
 from torframes.torrent.alerts import AlertPump
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
 
     from torframes.api.progress import ProgressOption
     from torframes.api.video import Video
+    from torframes.cache import Cache
 
 __all__ = ["Client"]
 
@@ -64,6 +66,7 @@ class _PendingAdd:
     future: asyncio.Future[Torrent]
     peers: list[Peer]
     save_path: str
+    from_cache: bool = False
     added_at: float = field(default_factory=time.monotonic)
 
 
@@ -141,6 +144,11 @@ class Client:
         self._storage: Path | None = None
         self._owns_storage = False
         self._cache = PieceCache(self._settings.piece_cache_bytes)
+        self._disk_cache: Cache | None = None
+        if self._settings.cache:
+            from torframes.cache import Cache
+
+            self._disk_cache = Cache.from_settings(self._settings)
         self._by_hash: dict[str, Torrent] = {}
         self._by_handle: dict[libtorrent.torrent_handle, Torrent] = {}
         self._adding: dict[str, _PendingAdd] = {}
@@ -169,6 +177,20 @@ class Client:
     def storage_dir(self) -> Path | None:
         """Folder holding fetched pieces (one subfolder per torrent); None before start."""
         return self._storage
+
+    @property
+    def disk_cache(self) -> Cache | None:
+        """The persistent cache (:mod:`torframes.cache`), None when ``settings.cache`` is off.
+
+        Metadata and indexes are kept there; so are pieces, unless
+        ``settings.storage_dir`` names another folder for them.
+        """
+        return self._disk_cache
+
+    @property
+    def pieces_in_cache(self) -> bool:
+        """True when fetched pieces are kept in the persistent cache (no ``storage_dir``)."""
+        return self._disk_cache is not None and self._settings.storage_dir is None
 
     @property
     def closed(self) -> bool:
@@ -223,6 +245,16 @@ class Client:
         else:
             self._storage = Path(settings.storage_dir)
             await asyncio.to_thread(self._storage.mkdir, parents=True, exist_ok=True)
+        if self._disk_cache is not None:
+            try:
+                await asyncio.to_thread(self._disk_cache.root.mkdir, parents=True, exist_ok=True)
+            except OSError as error:
+                await self._delete_storage()
+                raise SettingsError(
+                    f"cannot use the cache folder {str(self._disk_cache.root)!r} "
+                    f"({error.strerror or error}); set another (TORFRAMES_CACHE_DIR, "
+                    "Settings(cache_dir=...)) or turn the cache off (TORFRAMES_CACHE=0)"
+                ) from None
         try:
             session = await asyncio.to_thread(libtorrent.session, settings.to_libtorrent())
         except (RuntimeError, ValueError, TypeError) as error:
@@ -262,6 +294,8 @@ class Client:
         if self._closed:
             return
         self._closed = True
+        if self.pieces_in_cache:
+            await self._flush_for_cache()
         message = "the client was closed while this was waiting"
         for pending in self._adding.values():
             _fail(pending.future, ClientClosed(message))
@@ -285,6 +319,25 @@ class Client:
             del session
             await asyncio.to_thread(_destroy_session, box)
         await self._delete_storage()
+        if self._disk_cache is not None:
+            await asyncio.to_thread(self._disk_cache.enforce_budget)
+
+    async def _flush_for_cache(self) -> None:
+        """Write out every cached torrent's pieces, and their part file's map, before removal.
+
+        libtorrent keeps pieces of files at priority 0 in a part file whose
+        map of pieces is written only when its storage is released
+        (``flush_cache``); removing a torrent with the session does not wait
+        for that. A piece whose write is lost is only fetched again: the hash
+        check on the next add never takes it as held.
+        """
+        torrents = [t for t in self._by_handle.values() if t.has_metadata and not t.removed]
+        results = await asyncio.gather(
+            *(t.flush(timeout=REMOVE_TIMEOUT) for t in torrents), return_exceptions=True
+        )
+        for torrent, result in zip(torrents, results, strict=True):
+            if isinstance(result, Exception):
+                log.warning("could not flush %s to the cache: %s", torrent.infohash, result)
 
     async def _delete_storage(self) -> None:
         if self._owns_storage and self._storage is not None:
@@ -319,6 +372,11 @@ class Client:
         ``check=True`` only its metadata is used and storage is checked
         instead (:meth:`Torrent.wait_checked`): for resume data that may
         predate pieces written since, as after a crash.
+
+        With the persistent cache on (:attr:`disk_cache`), a magnet or
+        infohash whose metadata is cached is added with it (no peer needed),
+        and a torrent added with metadata keeps its pieces in the cache,
+        where libtorrent checks those already there against their hashes.
         """
         peer_list = _check_peers(peers)
         await self.start()
@@ -328,6 +386,11 @@ class Client:
             parsed = await asyncio.to_thread(parse_source, source)
         if resume_data is not None:
             parsed = _with_resume_data(parsed, resume_data, check=check)
+        if self._disk_cache is not None and parsed.params.ti is None:
+            cached = await asyncio.to_thread(self._disk_cache.load_metadata, parsed.key)
+            if cached is not None:
+                parsed.params.ti = cached
+                parsed = ParsedSource(parsed.params, "cache")
         self._check_open()
         existing = self._find(parsed)
         if existing is not None:
@@ -397,7 +460,13 @@ class Client:
             params.flags |= flags.default_dont_download
         else:
             params.piece_priorities = [0] * params.ti.num_pieces()
-            if self._owns_storage:
+            if self.pieces_in_cache:
+                # Files at a normal priority, pieces at 0: fetched pieces go into the
+                # (sparse, renamed) files rather than libtorrent's part file, whose
+                # pieces libtorrent 2.1.1's check finds only in part; kept pieces
+                # are hash-checked when the torrent is added.
+                params.file_priorities = [4] * params.ti.num_files()
+            elif self._owns_storage:
                 # A fresh temporary folder holds nothing to verify, and checking
                 # would hold back connecting to the peers until the next tick.
                 # (libtorrent 2.1.1 crashes when this flag meets
@@ -408,9 +477,17 @@ class Client:
         all_peers = [(str(host), int(port)) for host, port in params.peers]
         all_peers += [peer for peer in peers if peer not in all_peers]
         params.peers = all_peers
-        save_path = os.fspath(self._storage / key)
+        if self.pieces_in_cache:
+            assert self._disk_cache is not None
+            save_path = os.fspath(self._disk_cache.pieces_dir(key))
+            if params.ti is not None:  # names on disk from file indices only
+                params.renamed_files = storage_names(params.ti.num_files())
+        else:
+            save_path = os.fspath(self._storage / key)
         params.save_path = save_path
-        pending = _PendingAdd(self._loop.create_future(), all_peers, save_path)
+        pending = _PendingAdd(
+            self._loop.create_future(), all_peers, save_path, from_cache=parsed.kind == "cache"
+        )
         self._adding[key] = pending
         self._session.async_add_torrent(params)
         return pending
@@ -424,7 +501,7 @@ class Client:
 
         assert self._loop is not None
         if delete_files is None:
-            delete_files = self._owns_storage
+            delete_files = self._owns_storage and not self.pieces_in_cache
         torrent._shut(ClientClosed("the torrent was removed while this was waiting"))
         self._forget(torrent)
         future = self._loop.create_future()
@@ -494,6 +571,7 @@ class Client:
             peers=pending.peers,
             save_path=pending.save_path,
             added_at=pending.added_at,
+            metadata_from_cache=pending.from_cache,
         )
         self._register(torrent)
         if alert.params.ti is not None:
@@ -503,6 +581,11 @@ class Client:
 
     def _on_metadata(self, alert: Any) -> None:
         torrent = self._torrent_of(alert)
+        if torrent is not None and self.pieces_in_cache:
+            # Before any piece is asked for (all are at priority 0 until then), so
+            # nothing is ever written under the torrent's own paths.
+            for index, name in storage_names(alert.handle.torrent_file().num_files()).items():
+                alert.handle.rename_file(index, name)
         if torrent is not None:
             torrent._on_metadata()
             self._register(torrent)  # a v2 magnet of a hybrid torrent learns its v1 hash here

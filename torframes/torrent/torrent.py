@@ -87,6 +87,7 @@ class Torrent:
         peers: Iterable[Peer] = (),
         save_path: str,
         added_at: float,
+        metadata_from_cache: bool = False,
     ) -> None:
         self._client = client
         self._handle = handle
@@ -105,6 +106,12 @@ class Torrent:
         self._reading: dict[int, asyncio.Future[bytes]] = {}
         self._hash_failures: dict[int, int] = {}
         self._held: set[int] = set()
+        #: Pieces found in storage by libtorrent's check (the cache), not fetched.
+        self._stored: set[int] = set()
+        self._metadata_from_cache = metadata_from_cache
+        #: Until torrent_checked_alert: pieces reported finished that nobody asked
+        #: for were found in storage by the check (piece storage in the cache).
+        self._checking_storage = client.pieces_in_cache
         self._piece_times: dict[int, float] = {}
         self._pieces_fetched = 0
         self._rounds = 0
@@ -359,6 +366,15 @@ class Torrent:
 
         return remove
 
+    def stored_pieces(self) -> frozenset[int]:
+        """Pieces found in storage (the persistent cache) and verified by libtorrent's check."""
+        return frozenset(self._stored)
+
+    @property
+    def metadata_from_cache(self) -> bool:
+        """True when the metadata came from the persistent cache, not from a source or peer."""
+        return self._metadata_from_cache
+
     def _check_piece(self, piece: int) -> int:
         num_pieces = self.layout.num_pieces
         if isinstance(piece, bool) or not isinstance(piece, int) or not 0 <= piece < num_pieces:
@@ -379,6 +395,7 @@ class Torrent:
         :class:`PieceFailed` or :class:`ClientClosed`.
         """
         await self.wait_metadata()
+        await self._wait_storage_checked()
         waits = self._request(pieces)
         try:
             if waits:
@@ -395,6 +412,7 @@ class Torrent:
         bounds the whole stream; raises like :meth:`fetch`.
         """
         await self.wait_metadata()
+        await self._wait_storage_checked()
         wanted = self._check_pieces(pieces)
         waits = self._request(wanted)
         try:
@@ -643,6 +661,14 @@ class Torrent:
         self._handle.save_resume_data(flags.save_info_dict | flags.flush_disk_cache)
         return await self._wait_for(future, self._saving, timeout, "save resume data")
 
+    async def flush(self, timeout: float = 30.0) -> None:
+        """Return once every piece held is written to storage (``flush_cache``)."""
+        self._check_alive()
+        flushed: asyncio.Future[None] = self._loop.create_future()
+        self._flushing.append(flushed)
+        self._handle.flush_cache()
+        await self._wait_for(flushed, self._flushing, timeout, "flush its storage")
+
     async def _wait_for(
         self, future: asyncio.Future[Any], waiting: list[Any], timeout: float, what: str
     ) -> Any:
@@ -654,6 +680,15 @@ class Torrent:
                 f"libtorrent did not {what} within {timeout:g} s", infohash=self.infohash
             )
         return future.result()
+
+    async def _wait_storage_checked(self) -> None:
+        """Before asking for pieces of a torrent kept in the cache: let the check find them.
+
+        Pieces found in storage are then held and read back, never asked of
+        a peer (and no peer is needed for them).
+        """
+        if self._checking_storage:
+            await self.wait_checked()
 
     async def wait_checked(self, timeout: float | None = None) -> None:
         """Return once libtorrent has checked what storage holds (at once if not checking).
@@ -674,6 +709,7 @@ class Torrent:
         if self._handle.status().state not in checking:
             # done, though its torrent_checked_alert may still be on its way
             self._sync_held()
+            self._checking_storage = False
             return
         future: asyncio.Future[None] = self._loop.create_future()
         self._checking.append(future)
@@ -738,6 +774,10 @@ class Torrent:
         _resolve(self._metadata, None)
 
     def _on_piece_finished(self, piece: int) -> None:
+        if self._checking_storage and piece not in self._fetching:
+            self._held.add(piece)
+            self._stored.add(piece)
+            return
         if piece not in self._held:
             self._held.add(piece)
             self._pieces_fetched += 1
@@ -818,6 +858,7 @@ class Torrent:
 
     def _on_checked(self) -> None:
         self._sync_held()
+        self._checking_storage = False
         waiting, self._checking = self._checking, []
         for future in waiting:
             _resolve(future, None)
@@ -846,6 +887,7 @@ class Torrent:
                 self._on_piece_finished(piece)
             else:
                 self._held.add(piece)
+                self._stored.add(piece)
 
     def _resync(self) -> None:
         """Catch up after libtorrent dropped alerts (its queue was full).
