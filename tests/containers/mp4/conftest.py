@@ -2,7 +2,7 @@
 
 Everything is made by the tests: videos with ``make_video`` (once per
 session, on first use), synthetic files with the box writer in
-``torframes.containers.mp4.synth``. Helpers are handed out as fixtures,
+``torframes.testing.mp4synth``. Helpers are handed out as fixtures,
 since the suite imports test modules with ``--import-mode=importlib``.
 """
 
@@ -21,9 +21,10 @@ import pandas as pd
 import pytest
 
 from torframes.containers.base import ContainerIndex, IndexLimits, Need
-from torframes.containers.mp4 import Mp4IndexParser, synth
+from torframes.containers.mp4 import Mp4IndexParser
 from torframes.containers.sniff import AutoIndexParser
 from torframes.plan.pieces import PieceGeometry, pieces_for_ranges
+from torframes.testing import mp4synth as synth
 from torframes.testing.oracle import demux_packets
 from torframes.testing.videos import make_video
 

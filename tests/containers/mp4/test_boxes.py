@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from torframes.containers.base import ByteRange, IndexLimits
-from torframes.containers.mp4 import synth
 from torframes.containers.mp4.boxes import Reader, iter_boxes, read_box_header
 from torframes.errors import MalformedContainer, TruncatedContainer
+from torframes.testing import mp4synth as synth
 
 
 def test_plain_header():

@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 
 from torframes.containers.base import SAMPLE_DTYPES, ByteRange, ContainerIndex, IndexLimits
 from torframes.containers.local import index_file
-from torframes.containers.mp4 import Mp4IndexParser, fragment_walk, synth
+from torframes.containers.mp4 import Mp4IndexParser, fragment_walk
 from torframes.containers.mp4.boxes import Reader
 from torframes.containers.mp4.fragment_boxes import (
     read_mehd,
@@ -42,6 +42,7 @@ from torframes.containers.mp4.fragment_boxes import (
 )
 from torframes.containers.mp4.random_access import read_mfro, read_sidx, read_tfra
 from torframes.errors import ContainerError, IndexTooLarge, MalformedContainer
+from torframes.testing import mp4synth as synth
 
 FRAGMENTED = [
     "fragmented",

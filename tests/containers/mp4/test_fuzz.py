@@ -11,8 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from torframes.containers.base import SAMPLE_DTYPES, ContainerIndex, IndexLimits
-from torframes.containers.mp4 import Mp4IndexParser, synth
+from torframes.containers.mp4 import Mp4IndexParser
 from torframes.errors import ContainerError, IndexTooLarge, MalformedContainer
+from torframes.testing import mp4synth as synth
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 INTERESTING = [0, 1, 2, 7, 8, 9, 16, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFE, 0xFFFFFFFF]

@@ -10,10 +10,11 @@ import pytest
 
 from torframes.containers.base import ByteRange, ContainerIndex, IndexLimits, Need
 from torframes.containers.local import index_file
-from torframes.containers.mp4 import Mp4IndexParser, synth
+from torframes.containers.mp4 import Mp4IndexParser
 from torframes.containers.mp4.index import HEAD_BYTES
 from torframes.containers.sniff import AutoIndexParser
 from torframes.errors import IndexTooLarge, MalformedContainer, UnsupportedContainer
+from torframes.testing import mp4synth as synth
 
 
 def _moov(data: bytes) -> ByteRange:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from torframes.containers.mp4 import synth
 from torframes.containers.mp4.sample_tables import Runs
 from torframes.containers.mp4.tables import MAX_STTS_DELTA, expand_ctts, expand_deltas
 from torframes.errors import MalformedContainer
+from torframes.testing import mp4synth as synth
 
 
 def test_offsets_sizes_and_chunks(synthetic_file, parse_bytes):
