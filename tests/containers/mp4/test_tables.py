@@ -69,7 +69,7 @@ def test_chunks_holding_fewer_samples_than_sizes(parse_bytes):
                 synth.stsc([(1, 1, 1)]),
                 synth.stco([100, 2**31]),
             ],
-            "chunk offset",
+            "chunk 1 at byte 2147483648 lies past the end",
         ),
         (
             [

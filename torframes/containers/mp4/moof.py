@@ -201,7 +201,9 @@ def _trun(r: Reader, state: _State, tracks: set[int], budget: int) -> Run | None
             flags[0] = trun.first_flags
     cts = trun.cts if trun.cts is not None else np.zeros(n, dtype=np.int64)
     if offset < 0:
-        raise MalformedContainer(f"'trun' data starts at byte {offset}", offset=at)
+        raise MalformedContainer(
+            f"'trun' data would start {-offset} bytes before the file", offset=at
+        )
     run = Run(
         track_id,
         offset,
