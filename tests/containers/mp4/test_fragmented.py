@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from torframes.containers.base import SAMPLE_DTYPES, ByteRange, ContainerIndex, IndexLimits
@@ -711,6 +711,7 @@ def test_random_fragments(run_hostile, trafs, audio, fragmented_file):
     mfro=st.one_of(st.none(), st.integers(0, 2**32 - 1)),
     first_offset=st.integers(0, 2**64 - 1),
 )
+@example(refs=[], types=[0] * 6, tfra=[], mfro=None, first_offset=2**63 - 592)  # int64 overflow
 def test_random_indexes(run_hostile, refs, types, tfra, mfro, first_offset, fragmented_file):
     fragments = [[run(1, 3, tfdt=1536 * k)] for k in range(5)]
     data = fragmented_file([V], fragments)

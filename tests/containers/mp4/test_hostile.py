@@ -17,6 +17,7 @@ import pytest
 from torframes.containers.base import ContainerIndex, IndexLimits
 from torframes.containers.local import index_file
 from torframes.containers.mp4 import Mp4IndexParser, moov
+from torframes.containers.mp4.boxes import Reader
 from torframes.containers.mp4.random_access import read_sidx
 from torframes.containers.sniff import AutoIndexParser
 from torframes.errors import (
@@ -153,15 +154,8 @@ def test_a_reader_bug_is_not_hidden(video, monkeypatch):
 def test_sidx_offsets_beyond_any_file():
     """A 64-bit ``sidx`` first_offset near 2^63 once overflowed int64 sums."""
     body = struct.pack(">BBBBIIQQHH", 1, 0, 0, 0, 1, 12288, 0, 2**63 - 1, 0, 0)
-    r = synth_reader(body)
     with pytest.raises(MalformedContainer, match="beyond 2\\^62"):
-        read_sidx(r)
-
-
-def synth_reader(payload: bytes):
-    from torframes.containers.mp4.boxes import Reader
-
-    return Reader(payload, 0, len(payload), base=0, what="sidx")
+        read_sidx(Reader(body, 0, len(body), base=0, what="sidx"))
 
 
 # -- bounds on what a claim may cost -------------------------------------------------------
