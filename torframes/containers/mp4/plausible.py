@@ -54,7 +54,7 @@ TIME_MARGIN_S = 60.0
 _UNKNOWN = (2**32 - 1, 2**64 - 1)
 
 
-def _seconds(duration: int | None, timescale: int) -> float | None:
+def _seconds(duration: float | None, timescale: int) -> float | None:
     if duration is None or timescale <= 0 or duration <= 0 or duration in _UNKNOWN:
         return None
     return duration / timescale
@@ -63,7 +63,8 @@ def _seconds(duration: int | None, timescale: int) -> float | None:
 def declared_duration(movie: Movie, track: Track) -> float | None:
     """The longest duration, in seconds, the headers declare for ``track`` (None: none)."""
     movie_scale = movie.mvhd.timescale
-    edits = int(track.elst.duration.sum()) if track.elst is not None and len(track.elst) else None
+    elst = track.elst
+    edits = float(elst.duration.sum(dtype=np.float64)) if elst is not None and len(elst) else None
     found = [
         _seconds(movie.mvhd.duration, movie_scale),
         _seconds(track.tkhd.duration, movie_scale),
