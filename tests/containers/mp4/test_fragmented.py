@@ -407,7 +407,7 @@ def test_a_small_memory_budget_keeps_what_pieces_arrive_out_of_order(fragmented_
     for index in ("mfra", "sidx", None):
         data = fragmented_file([V], fragments, index=index)
         expected, *_ = drive_pieces(data, 16 * 1024)
-        limits = IndexLimits(max_index_bytes=300_000, tail_window=0)
+        limits = IndexLimits(max_index_bytes=300_000, tail_window=0, max_buffer_bytes=665_536)
         for seed in (1, 2):
             result, _, fetched, floor = drive_pieces(data, 16 * 1024, limits, seed)
             assert result.samples.equals(expected.samples)
