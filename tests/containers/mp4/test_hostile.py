@@ -247,3 +247,18 @@ def test_compressed_moovs_nested_deeper_than_recursion_allows():
         inner = synth.box(b"moov", cmov)
     with pytest.raises(MalformedContainer, match="compressed 'moov' inside a compressed 'moov'"):
         moov.parse_moov(inner, base=0, file_size=len(inner), limits=IndexLimits())
+
+
+def test_truncated_faststart_file_read_exactly(video, tmp_path):
+    """Read from disk asking exactly: the header after ``moov`` is fetched to tell truncation."""
+    data = Path(video("h264_head")).read_bytes()
+    mdat, _ = _box_at(data, b"mdat")
+    path = tmp_path / "cut.mp4"
+    path.write_bytes(data[:30_000])
+    with pytest.raises(TruncatedContainer) as caught:
+        index_file(path)
+    mdat_size = struct.unpack_from(">I", data, mdat)[0]
+    assert str(caught.value).startswith(
+        f"the file is truncated ('mdat' at byte {mdat} declares {mdat_size} bytes, "
+        f"{30_000 - mdat} remain): track 1: sample "
+    )

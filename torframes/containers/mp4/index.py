@@ -143,6 +143,7 @@ class Mp4IndexParser(IndexParser):
         self._fragments: FragmentWalk | None = None
         #: A top-level box found running past the end of the file (truncation).
         self._cut: BoxHeader | None = None
+        self._asked_after_moov = False
         #: Needs answered so far (for tests and round-trip statistics).
         self.needs = 0
 
@@ -209,7 +210,31 @@ class Mp4IndexParser(IndexParser):
             need = self._fragments.step(self._store)
             if need is not None:
                 return need
+        elif self._search is None and self._samples_past_the_end(movie):
+            after = ByteRange(moov.end, min(self.file_size, moov.end + HEADER_BYTES))
+            missing = self._store.missing(after.start, after.stop)
+            if missing and not self._asked_after_moov:
+                self._asked_after_moov = True
+                return Need(tuple(missing), "box header after moov (samples past the end)")
         return self._finish(movie)
+
+    def _samples_past_the_end(self, movie: Movie) -> bool:
+        """Whether some track's samples cannot all fit in the file (truncated, or lying).
+
+        True when a chunk starts past the end, or when the first chunk's
+        offset plus all the track's sample bytes does (samples do not
+        overlap). Only then is the header after ``moov`` asked for: it tells
+        a truncated file (an ``mdat`` declaring more than the file holds)
+        from lying tables, at the cost of one need on that error path only.
+        """
+        for track in movie.tracks:
+            offsets, sizes = track.chunk_offsets, track.sizes
+            if offsets is None or not len(offsets) or sizes is None:
+                continue
+            total = sizes.constant * sizes.count if sizes.sizes is None else int(sizes.sizes.sum())
+            if int(offsets.max()) >= self.file_size or int(offsets.min()) + total > self.file_size:
+                return True
+        return False
 
     def _walk(self) -> Need | None:
         """Follow top-level headers; a need, or None once ``moov`` is placed or search begins."""
