@@ -563,6 +563,12 @@ ERRORS = {
         MalformedContainer,
         "bytes before the file",
     ),
+    "data beyond any file": (
+        lambda: [synth.traf(synth.tfhd(1, base=2**63), synth.trun(sizes=[5], data_offset=0))],
+        None,
+        MalformedContainer,
+        "'trun' data offset 9223372036854775808 lies beyond any file",
+    ),
 }
 
 
