@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.bench_moov [samples]
 
-Builds the ``moov`` bytes by hand (``torframes.containers.mp4.synth``: one
+Builds the ``moov`` bytes by hand (``torframes.testing.mp4synth``: one
 video track, varying sample sizes, 10 samples per chunk, ``ctts`` and an
 edit list like FFmpeg writes), then times, best of five: parsing the box
 tree alone, and the whole index (``Mp4IndexParser`` fed the head and the
@@ -18,7 +18,7 @@ import time
 
 from torframes.containers.base import ContainerIndex, IndexLimits
 from torframes.containers.mp4 import Mp4IndexParser, parse_moov
-from torframes.containers.mp4.synth import box, synthetic_moov
+from torframes.testing.mp4synth import box, synthetic_moov
 
 
 def best_of(runs: int, fn) -> float:

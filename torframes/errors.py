@@ -94,6 +94,10 @@ class TorframesError(Exception):
         """True when the same job may succeed if tried again later."""
         return isinstance(self, RetryableError)
 
+    def describe(self) -> str:
+        """The message with what the error itself knows of where (a byte offset...)."""
+        return self.message
+
     def __str__(self) -> str:
         context = []
         if self.infohash is not None:
@@ -101,8 +105,8 @@ class TorframesError(Exception):
         if self.file is not None:
             context.append(f"file {self.file!r}")
         if not context:
-            return self.message
-        return f"{self.message} ({', '.join(context)})"
+            return self.describe()
+        return f"{self.describe()} ({', '.join(context)})"
 
 
 class RetryableError(TorframesError):
@@ -169,13 +173,22 @@ class StorageBudgetExceeded(TorrentError, RetryableError):
 
 
 class ContainerError(PermanentError):
-    """The video container cannot be indexed."""
+    """The video container cannot be indexed.
+
+    ``offset`` is the byte of the file where the problem lies, when known;
+    ``str()`` shows it once, after the message (``"... at byte 40"``), so a
+    message must not name it again. ``message`` stays without it, for
+    callers that quote one error inside another.
+    """
 
     def __init__(self, message: str, *, offset: int | None = None, **context: object) -> None:
-        if offset is not None:
-            message = f"{message} at byte {offset}"
         super().__init__(message, **context)  # type: ignore[arg-type]
         self.offset = offset
+
+    def describe(self) -> str:
+        if self.offset is None:
+            return self.message
+        return f"{self.message} at byte {self.offset}"
 
 
 class MalformedContainer(ContainerError):

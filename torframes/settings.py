@@ -370,6 +370,24 @@ class Settings(BaseSettings):
         ),
     )
 
+    # -- container index: bounds on hostile input ----------------------------
+    max_sample_bytes: int = Field(
+        256 * MiB,
+        ge=4096,
+        description=(
+            "Largest sample (one frame's bytes) an index may give; a larger claim is "
+            "refused (IndexTooLarge) before anything of that size is fetched."
+        ),
+    )
+    max_buffer_bytes: int = Field(
+        80 * MiB,
+        ge=64 * 1024,
+        description=(
+            "Most bytes of the file one index parser keeps at once; the MP4 moov must "
+            "fit in it. Parsing adds one copy of the index (max_index_bytes)."
+        ),
+    )
+
     # -- batch service (torframes.service) ------------------------------------
     service_workers: int = Field(
         4, ge=1, description="Jobs reading an index or fetching frames at once (worker slots)."
@@ -533,6 +551,8 @@ class Settings(BaseSettings):
             tail_window=self.tail_window,
             max_samples=self.max_samples,
             max_cluster_probes=self.cluster_probes,
+            max_sample_bytes=self.max_sample_bytes,
+            max_buffer_bytes=self.max_buffer_bytes,
         )
 
     def to_libtorrent(self) -> dict[str, LibtorrentValue]:

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from torframes.containers.base import ByteRange, ByteStore, Need
-from torframes.errors import MalformedContainer
+from torframes.errors import IndexTooLarge
 
 
 def test_byte_range():
@@ -53,7 +53,7 @@ def test_store_keeps_first_bytes_and_drops_past_the_end():
 def test_store_budget_and_discard():
     store = ByteStore(100, 8)
     store.add(0, b"12345678")
-    with pytest.raises(MalformedContainer, match="exceed 8 bytes"):
+    with pytest.raises(IndexTooLarge, match="more than 8 bytes"):
         store.add(50, b"x")
     store.discard(4)
     assert store.held == 4

@@ -42,7 +42,7 @@ def test_reads_are_exactly_what_the_parser_asked(small_mp4):
 
 
 def test_limits_are_passed_through(small_mp4):
-    with pytest.raises(IndexTooLarge, match="cap"):
+    with pytest.raises(IndexTooLarge, match="max_index_bytes limit"):
         index_file(small_mp4, limits=IndexLimits(max_index_bytes=100))
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from torframes.errors import MalformedContainer
+from torframes.errors import IndexTooLarge
 
 __all__ = [
     "SAMPLE_DTYPES",
@@ -158,6 +158,9 @@ class IndexLimits:
     max_cluster_probes: int = 64
     #: Largest sample (one frame's bytes) a table or locator may give.
     max_sample_bytes: int = 256 * 1024 * 1024
+    #: Most bytes of the file one index parser keeps at once (what it was fed
+    #: and holds on to); parsing adds one copy of the index (``max_index_bytes``).
+    max_buffer_bytes: int = 80 * MiB
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,7 +267,7 @@ class ByteStore:
     Overlapping feeds keep the bytes already held; :meth:`get` joins
     adjacent spans, so a range covered by several feeds (a ``moov`` fed
     piece by piece) can be read in one go. Adding is O(spans), never a copy
-    of what is held.
+    of what is held; a ``bytes`` object kept whole is kept, not copied.
     """
 
     def __init__(self, file_size: int, max_bytes: int) -> None:
@@ -281,10 +284,16 @@ class ByteStore:
         view = memoryview(data)[: max(0, self.file_size - offset)]
         for gap in self.missing(offset, offset + len(view)):
             if self.held + gap.length > self.max_bytes:
-                raise MalformedContainer(f"parser buffer would exceed {self.max_bytes} bytes")
+                raise IndexTooLarge(
+                    f"the parser would hold more than {self.max_bytes} bytes of the file "
+                    "(IndexLimits.max_buffer_bytes)"
+                )
             i = bisect.bisect_left(self._starts, gap.start)
             self._starts.insert(i, gap.start)
-            self._chunks.insert(i, bytes(view[gap.start - offset : gap.stop - offset]))
+            whole = isinstance(data, bytes) and gap.length == len(data)
+            self._chunks.insert(
+                i, data if whole else bytes(view[gap.start - offset : gap.stop - offset])
+            )
             self.held += gap.length
 
     def has(self, start: int, stop: int) -> bool:

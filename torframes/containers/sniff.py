@@ -84,7 +84,7 @@ class AutoIndexParser(IndexParser):
 
     def __init__(self, file_size: int, limits: IndexLimits | None = None) -> None:
         super().__init__(file_size, limits)
-        self._early = ByteStore(file_size, self.limits.max_index_bytes)
+        self._early = ByteStore(file_size, self.limits.max_buffer_bytes)
         self._inner: IndexParser | None = None
 
     @property
@@ -93,10 +93,13 @@ class AutoIndexParser(IndexParser):
         return self._inner
 
     def feed(self, offset: int, data: bytes | memoryview) -> None:
+        """Before sniffing, keep what fits ``max_buffer_bytes``, else only the signature bytes."""
         if self._inner is not None:
             self._inner.feed(offset, data)
-        else:
-            self._early.add(offset, data)
+            return
+        if self._early.held + len(data) > self._early.max_bytes:
+            data = memoryview(data)[: max(0, SNIFF_BYTES - offset)]
+        self._early.add(offset, data)
 
     def step(self) -> Need | ContainerIndex:
         if self._inner is None:

@@ -9,6 +9,8 @@
 * :func:`sample_path` — the bundled demo video (``data/sample.mp4``).
 * :func:`demux_packets` / :func:`keyframe_packets` — the oracle: what
   FFmpeg's demuxer (through PyAV) reports for a file, packet by packet.
+* :mod:`torframes.testing.mp4synth` — a minimal MP4 box writer for
+  synthetic files (edge cases no muxer makes; benchmark ``moov`` boxes).
 """
 
 from torframes.testing.oracle import demux_packets, keyframe_packets

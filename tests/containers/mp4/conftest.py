@@ -2,7 +2,7 @@
 
 Everything is made by the tests: videos with ``make_video`` (once per
 session, on first use), synthetic files with the box writer in
-``torframes.containers.mp4.synth``. Helpers are handed out as fixtures,
+``torframes.testing.mp4synth``. Helpers are handed out as fixtures,
 since the suite imports test modules with ``--import-mode=importlib``.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 import fractions
 import random
 import struct
+import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from torframes.containers.base import ContainerIndex, IndexLimits, Need
-from torframes.containers.mp4 import Mp4IndexParser, synth
+from torframes.containers.base import SAMPLE_DTYPES, ContainerIndex, IndexLimits, Need
+from torframes.containers.mp4 import Mp4IndexParser
 from torframes.containers.sniff import AutoIndexParser
+from torframes.errors import (
+    ContainerError,
+    IndexTooLarge,
+    MalformedContainer,
+    TruncatedContainer,
+    UnsupportedContainer,
+)
 from torframes.plan.pieces import PieceGeometry, pieces_for_ranges
+from torframes.testing import mp4synth as synth
 from torframes.testing.oracle import demux_packets
 from torframes.testing.videos import make_video
 
@@ -234,6 +243,57 @@ def drive() -> Callable[..., tuple[ContainerIndex, list[Need]]]:
         return step, needs
 
     return run
+
+
+#: The errors a parser raises on purpose (``ContainerError`` itself is never raised).
+DELIBERATE = {MalformedContainer, TruncatedContainer, IndexTooLarge, UnsupportedContainer}
+
+
+@pytest.fixture(scope="session")
+def run_hostile() -> Callable[..., ContainerIndex | ContainerError]:
+    """``run_hostile(data, limits=None, steps=64)``: index hostile bytes, answering needs exactly.
+
+    Returns the index or the container error. Only deliberate errors may
+    come out: a :class:`ContainerError` of a known type that the parser
+    raised itself (not converted from a Python exception, which would be a
+    reader's missing check), saying where once; anything else propagates
+    and fails the test. An index must be plausible: our dtypes, every
+    sample inside the file and within ``max_sample_bytes``.
+    """
+
+    def run(
+        data: bytes, limits: IndexLimits | None = None, steps: int = 64
+    ) -> ContainerIndex | ContainerError:
+        limits = limits or IndexLimits()
+        parser = Mp4IndexParser(len(data), limits)
+        try:
+            for _ in range(steps):
+                step = parser.step()
+                if isinstance(step, ContainerIndex):
+                    _check_index(step, len(data), limits)
+                    return step
+                for wanted in step.ranges:
+                    parser.feed(wanted.start, data[wanted.start : wanted.stop])
+        except ContainerError as exc:
+            error = exc
+        else:
+            raise AssertionError("the parser keeps asking")
+        assert type(error) in DELIBERATE, repr(error)
+        assert error.__cause__ is None or isinstance(error.__cause__, zlib.error), error.__cause__
+        assert str(error).count(" at byte ") <= 1, str(error)
+        return error
+
+    return run
+
+
+def _check_index(index: ContainerIndex, file_size: int, limits: IndexLimits) -> None:
+    samples = index.samples
+    assert samples.dtypes.astype(str).to_dict() == SAMPLE_DTYPES
+    sized = samples[samples["size"].notna()]
+    offsets, sizes = sized["offset"].to_numpy(), sized["size"].to_numpy(dtype="int64")
+    assert (offsets >= 0).all()
+    assert (offsets + sizes <= file_size).all()
+    assert (sizes <= limits.max_sample_bytes).all()
 
 
 @pytest.fixture(scope="session")

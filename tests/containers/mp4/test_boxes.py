@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from torframes.containers.base import ByteRange, IndexLimits
-from torframes.containers.mp4 import synth
 from torframes.containers.mp4.boxes import Reader, iter_boxes, read_box_header
 from torframes.errors import MalformedContainer, TruncatedContainer
+from torframes.testing import mp4synth as synth
 
 
 def test_plain_header():
@@ -158,8 +158,13 @@ def test_lying_size_inside_moov(parse_bytes):
 def test_truncated_file(drive):
     head = _file(synth.box(b"mdat", bytes(100)))
     data = head + _moov(len(head) - 100)
-    with pytest.raises(MalformedContainer, match="no valid 'moov'"):
+    moov_size, left = len(data) - len(head), len(data) - 40 - len(head)
+    with pytest.raises(TruncatedContainer) as caught:
         drive(data[:-40])
+    assert str(caught.value) == (
+        "the file is truncated and no whole 'moov' lies before its end: "
+        f"'moov' of {moov_size} bytes runs past it ({left} bytes left) at byte {len(head)}"
+    )
 
 
 def test_nesting_deeper_than_the_limit(parse_bytes):

@@ -26,12 +26,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from torframes.containers.base import SAMPLE_DTYPES, ByteRange, ContainerIndex, IndexLimits
 from torframes.containers.local import index_file
-from torframes.containers.mp4 import Mp4IndexParser, fragment_walk, synth
+from torframes.containers.mp4 import Mp4IndexParser, fragment_walk
 from torframes.containers.mp4.boxes import Reader
 from torframes.containers.mp4.fragment_boxes import (
     read_mehd,
@@ -42,6 +42,7 @@ from torframes.containers.mp4.fragment_boxes import (
 )
 from torframes.containers.mp4.random_access import read_mfro, read_sidx, read_tfra
 from torframes.errors import ContainerError, IndexTooLarge, MalformedContainer
+from torframes.testing import mp4synth as synth
 
 FRAGMENTED = [
     "fragmented",
@@ -406,7 +407,7 @@ def test_a_small_memory_budget_keeps_what_pieces_arrive_out_of_order(fragmented_
     for index in ("mfra", "sidx", None):
         data = fragmented_file([V], fragments, index=index)
         expected, *_ = drive_pieces(data, 16 * 1024)
-        limits = IndexLimits(max_index_bytes=300_000, tail_window=0)
+        limits = IndexLimits(max_index_bytes=300_000, tail_window=0, max_buffer_bytes=665_536)
         for seed in (1, 2):
             result, _, fetched, floor = drive_pieces(data, 16 * 1024, limits, seed)
             assert result.samples.equals(expected.samples)
@@ -560,7 +561,13 @@ ERRORS = {
         ],
         None,
         MalformedContainer,
-        "starts at byte",
+        "bytes before the file",
+    ),
+    "data beyond any file": (
+        lambda: [synth.traf(synth.tfhd(1, base=2**63), synth.trun(sizes=[5], data_offset=0))],
+        None,
+        MalformedContainer,
+        "'trun' data offset 9223372036854775808 lies beyond any file",
     ),
 }
 
@@ -614,19 +621,8 @@ FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=list(Heal
 INTERESTING = [0, 1, 2, 7, 8, 9, 16, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFE, 0xFFFFFFFF]
 
 
-def _run(data: bytes, limits: IndexLimits | None = None) -> ContainerIndex | ContainerError:
-    parser = Mp4IndexParser(len(data), limits or IndexLimits(max_samples=200_000))
-    try:
-        for _ in range(400):
-            step = parser.step()
-            if isinstance(step, ContainerIndex):
-                assert step.samples.dtypes.astype(str).to_dict() == SAMPLE_DTYPES
-                return step
-            for wanted in step.ranges:
-                parser.feed(wanted.start, data[wanted.start : wanted.stop])
-    except ContainerError as exc:
-        return exc
-    raise AssertionError("the parser keeps asking")
+def _run(run_hostile, data: bytes) -> ContainerIndex | ContainerError:
+    return run_hostile(data, IndexLimits(max_samples=200_000), steps=400)
 
 
 @pytest.fixture(scope="module")
@@ -637,7 +633,7 @@ def fragmented_sample(video) -> bytes:
 
 @FUZZ
 @given(st.data())
-def test_mutated_fragment_words(fragmented_sample, data):
+def test_mutated_fragment_words(run_hostile, fragmented_sample, data):
     original = fragmented_sample
     start = original.find(b"sidx") - 4
     mutated = bytearray(original)
@@ -648,21 +644,21 @@ def test_mutated_fragment_words(fragmented_sample, data):
         at += data.draw(st.integers(0, 380))
         word = data.draw(st.one_of(st.sampled_from(INTERESTING), st.integers(0, 2**32 - 1)))
         mutated[at : at + 4] = struct.pack(">I", word)
-    _run(bytes(mutated))
+    _run(run_hostile, bytes(mutated))
 
 
 @FUZZ
 @given(st.data())
-def test_mutated_fragment_bytes_and_cuts(fragmented_sample, data):
+def test_mutated_fragment_bytes_and_cuts(run_hostile, fragmented_sample, data):
     original = fragmented_sample
     first = original.find(b"sidx") - 4
     mutated = bytearray(original)
     for _ in range(data.draw(st.integers(1, 12))):
         at = data.draw(st.integers(first, len(original) - 1))
         mutated[at] = data.draw(st.integers(0, 255))
-    _run(bytes(mutated))
+    _run(run_hostile, bytes(mutated))
     cut = data.draw(st.integers(first, len(original) - 1))
-    _run(original[:cut])
+    _run(run_hostile, original[:cut])
 
 
 @st.composite
@@ -705,12 +701,12 @@ def _trafs(draw):
 
 @FUZZ
 @given(trafs=st.lists(_trafs(), min_size=1, max_size=3), audio=st.booleans())
-def test_random_fragments(trafs, audio, fragmented_file):
+def test_random_fragments(run_hostile, trafs, audio, fragmented_file):
     head = fragmented_file([A if audio else V, V], [], trex=[synth.trex(1), synth.trex(2, size=3)])
     body = b"".join(
         synth.moof(i, *t) + synth.box(b"mdat", bytes(3000)) for i, t in enumerate(trafs)
     )
-    _run(head + body)
+    _run(run_hostile, head + body)
 
 
 @FUZZ
@@ -721,7 +717,8 @@ def test_random_fragments(trafs, audio, fragmented_file):
     mfro=st.one_of(st.none(), st.integers(0, 2**32 - 1)),
     first_offset=st.integers(0, 2**64 - 1),
 )
-def test_random_indexes(refs, types, tfra, mfro, first_offset, fragmented_file):
+@example(refs=[], types=[0] * 6, tfra=[], mfro=None, first_offset=2**63 - 592)  # int64 overflow
+def test_random_indexes(run_hostile, refs, types, tfra, mfro, first_offset, fragmented_file):
     fragments = [[run(1, 3, tfdt=1536 * k)] for k in range(5)]
     data = fragmented_file([V], fragments)
     moov_end = _top_boxes(data)[1][1] + _top_boxes(data)[1][2]
@@ -729,7 +726,7 @@ def test_random_indexes(refs, types, tfra, mfro, first_offset, fragmented_file):
     tail = synth.mfra(synth.tfra(1, tfra))
     if mfro is not None:
         tail = tail[:-4] + struct.pack(">I", mfro)
-    result = _run(data[:moov_end] + index + data[moov_end:] + tail)
+    result = _run(run_hostile, data[:moov_end] + index + data[moov_end:] + tail)
     if isinstance(result, ContainerIndex):
         assert len(result.samples) == 15
 

@@ -10,28 +10,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from torframes.containers.base import SAMPLE_DTYPES, ContainerIndex, IndexLimits
-from torframes.containers.mp4 import Mp4IndexParser, synth
-from torframes.errors import ContainerError, IndexTooLarge, MalformedContainer
+from torframes.containers.base import ContainerIndex, IndexLimits
+from torframes.errors import (
+    ContainerError,
+    IndexTooLarge,
+    MalformedContainer,
+)
+from torframes.testing import mp4synth as synth
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 INTERESTING = [0, 1, 2, 7, 8, 9, 16, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFE, 0xFFFFFFFF]
-
-
-def _run(data: bytes, limits: IndexLimits | None = None) -> ContainerIndex | ContainerError:
-    """Index ``data`` the way a driver does; return the index or the container error."""
-    parser = Mp4IndexParser(len(data), limits)
-    try:
-        for _ in range(64):
-            step = parser.step()
-            if isinstance(step, ContainerIndex):
-                assert step.samples.dtypes.astype(str).to_dict() == SAMPLE_DTYPES
-                return step
-            for wanted in step.ranges:
-                parser.feed(wanted.start, data[wanted.start : wanted.stop])
-    except ContainerError as exc:
-        return exc
-    raise AssertionError("the parser keeps asking")
 
 
 class _File(tuple):
@@ -49,45 +37,45 @@ def sample_file(video) -> tuple[bytes, int, int]:
 
 @FUZZ
 @given(st.data())
-def test_mutated_moov_bytes(sample_file, data):
+def test_mutated_moov_bytes(run_hostile, sample_file, data):
     original, start, stop = sample_file
     mutated = bytearray(original)
     for _ in range(data.draw(st.integers(1, 12))):
         at = data.draw(st.integers(start, stop - 1))
         mutated[at] = data.draw(st.integers(0, 255))
-    _run(bytes(mutated))
+    run_hostile(bytes(mutated))
 
 
 @FUZZ
 @given(st.data())
-def test_mutated_moov_words(sample_file, data):
+def test_mutated_moov_words(run_hostile, sample_file, data):
     original, start, stop = sample_file
     mutated = bytearray(original)
     for _ in range(data.draw(st.integers(1, 6))):
         at = data.draw(st.integers(start, stop - 4))
         word = data.draw(st.one_of(st.sampled_from(INTERESTING), st.integers(0, 2**32 - 1)))
         mutated[at : at + 4] = struct.pack(">I", word)
-    _run(bytes(mutated))
+    run_hostile(bytes(mutated))
 
 
 @FUZZ
 @given(st.data())
-def test_truncated_and_cut_moov(sample_file, data):
+def test_truncated_and_cut_moov(run_hostile, sample_file, data):
     original, start, stop = sample_file
     cut = data.draw(st.integers(start, stop - 1))
-    result = _run(original[:cut])
+    result = run_hostile(original[:cut])
     assert isinstance(result, MalformedContainer)
     hole = data.draw(st.integers(start + 8, stop - 1))
     width = data.draw(st.integers(1, 64))
-    _run(original[:hole] + original[hole + width :])
+    run_hostile(original[:hole] + original[hole + width :])
 
 
 @FUZZ
 @given(st.binary(max_size=2000), st.sampled_from([b"", b"moov", b"mdat", b"free"]))
-def test_small_random_files(body, kind):
+def test_small_random_files(run_hostile, body, kind):
     head = synth.box(b"ftyp", b"isom\0\0\0\0")
     box = struct.pack(">I", len(body) + 8) + kind + body if kind else body
-    _run(head + box)
+    run_hostile(head + box)
 
 
 @st.composite
@@ -120,14 +108,14 @@ def _tables(draw):
     handler=st.sampled_from([b"vide", b"soun", b"text"]),
     timescale=st.sampled_from([0, 1, 1000, 2**32 - 1]),
 )
-def test_random_sample_tables(tables, edits, handler, timescale):
+def test_random_sample_tables(run_hostile, tables, edits, handler, timescale):
     moov = synth.box(
         b"moov",
         synth.mvhd(timescale),
         synth.trak(1, handler=handler, tables=tables, edits=synth.elst(edits) if edits else b""),
     )
     head = synth.box(b"ftyp", b"isom\0\0\0\0") + synth.box(b"mdat", bytes(5000))
-    _run(head + moov, IndexLimits(max_samples=100_000))
+    run_hostile(head + moov, IndexLimits(max_samples=100_000))
 
 
 HOSTILE = {
@@ -172,7 +160,7 @@ HOSTILE = {
 
 
 @pytest.mark.parametrize("case", HOSTILE)
-def test_hostile_counts_fail_fast_in_little_memory(case):
+def test_hostile_counts_fail_fast_in_little_memory(run_hostile, case):
     moov = synth.box(
         b"moov",
         synth.mvhd(),
@@ -181,7 +169,7 @@ def test_hostile_counts_fail_fast_in_little_memory(case):
     data = synth.box(b"ftyp", b"isom\0\0\0\0") + synth.box(b"mdat", bytes(100)) + moov
     tracemalloc.start()
     try:
-        result = _run(data)
+        result = run_hostile(data)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -191,7 +179,7 @@ def test_hostile_counts_fail_fast_in_little_memory(case):
         assert isinstance(result, IndexTooLarge)
 
 
-def test_many_edits_are_capped():
+def test_many_edits_are_capped(run_hostile):
     tables = [
         synth.stts([(1000, 512)]),
         synth.stsz([1] * 1000),
@@ -201,10 +189,10 @@ def test_many_edits_are_capped():
     edits = synth.elst([(40, 0)] * 5000)
     moov = synth.box(b"moov", synth.mvhd(), synth.trak(1, tables=tables, edits=edits))
     data = synth.box(b"ftyp", b"isom\0\0\0\0") + synth.box(b"mdat", bytes(1000)) + moov
-    result = _run(data)
+    result = run_hostile(data)
     assert isinstance(result, ContainerIndex)
     assert any("edit list of 5000 entries ignored" in note for note in result.notes)
     edits = synth.elst([(40_000, 0)] * 300)
     moov = synth.box(b"moov", synth.mvhd(), synth.trak(1, tables=tables, edits=edits))
     data = synth.box(b"ftyp", b"isom\0\0\0\0") + synth.box(b"mdat", bytes(1000)) + moov
-    assert isinstance(_run(data, IndexLimits(max_samples=50_000)), IndexTooLarge)
+    assert isinstance(run_hostile(data, IndexLimits(max_samples=50_000)), IndexTooLarge)

@@ -10,10 +10,11 @@ import pytest
 
 from torframes.containers.base import ByteRange, ContainerIndex, IndexLimits, Need
 from torframes.containers.local import index_file
-from torframes.containers.mp4 import Mp4IndexParser, synth
+from torframes.containers.mp4 import Mp4IndexParser
 from torframes.containers.mp4.index import HEAD_BYTES
 from torframes.containers.sniff import AutoIndexParser
 from torframes.errors import IndexTooLarge, MalformedContainer, UnsupportedContainer
+from torframes.testing import mp4synth as synth
 
 
 def _moov(data: bytes) -> ByteRange:
@@ -196,7 +197,7 @@ def test_no_moov_anywhere(drive):
 
 def test_moov_over_the_cap(video, drive):
     data = Path(video("h264_tail")).read_bytes()
-    with pytest.raises(IndexTooLarge, match="cap"):
+    with pytest.raises(IndexTooLarge, match="500-byte max_index_bytes limit"):
         drive(data, limits=IndexLimits(max_index_bytes=500))
     with pytest.raises(IndexTooLarge):
         drive(_patch_size(data, b"mdat", 0), limits=IndexLimits(max_index_bytes=500))
@@ -224,7 +225,10 @@ def test_result_is_kept(video):
 def test_memory_budget_keeps_only_what_was_asked(video):
     data = Path(video("large_tail")).read_bytes()
     moov = _moov(data)
-    limits = IndexLimits(max_index_bytes=moov.length + 10, tail_window=0)
+    limits = IndexLimits(
+        max_index_bytes=moov.length + 10, tail_window=0, max_buffer_bytes=moov.length + HEAD_BYTES
+    )
+    assert len(data) > 2 * limits.max_buffer_bytes
     parser = Mp4IndexParser(len(data), limits)
     step = parser.step()
     parser.feed(0, data)  # far over the budget: only the asked head is kept

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from torframes.containers.base import IndexLimits
-from torframes.containers.mp4 import parse_moov, synth
+from torframes.containers.mp4 import parse_moov
 from torframes.containers.mp4.boxes import Reader, read_box_header
 from torframes.containers.mp4.codecs import codec_name, opus_head, parse_esds
 from torframes.containers.mp4.headers import (
@@ -32,6 +32,7 @@ from torframes.containers.mp4.sample_tables import (
     read_stz2,
 )
 from torframes.errors import IndexTooLarge, MalformedContainer, TruncatedContainer
+from torframes.testing import mp4synth as synth
 
 
 def payload(box: bytes, base: int = 1000) -> Reader:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from torframes.containers.mp4 import synth
 from torframes.containers.mp4.sample_tables import Runs
 from torframes.containers.mp4.tables import MAX_STTS_DELTA, expand_ctts, expand_deltas
 from torframes.errors import MalformedContainer
+from torframes.testing import mp4synth as synth
 
 
 def test_offsets_sizes_and_chunks(synthetic_file, parse_bytes):
@@ -69,7 +69,7 @@ def test_chunks_holding_fewer_samples_than_sizes(parse_bytes):
                 synth.stsc([(1, 1, 1)]),
                 synth.stco([100, 2**31]),
             ],
-            "chunk offset",
+            "chunk 1 at byte 2147483648 lies past the end",
         ),
         (
             [

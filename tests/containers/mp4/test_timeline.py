@@ -18,8 +18,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from torframes.containers.mp4 import Mp4IndexParser, synth
+from torframes.containers.mp4 import Mp4IndexParser
 from torframes.containers.mp4.timeline import rescale
+from torframes.testing import mp4synth as synth
 
 B_FRAMES = [(1, 1024), (1, 2560), (1, 1024), (1, 0), (1, 512)] * 4
 

@@ -86,13 +86,17 @@ def header_size_needed(head: bytes | memoryview) -> int:
     return needed
 
 
-def read_box_header(buf: bytes | memoryview, pos: int, end: int, *, base: int = 0) -> BoxHeader:
+def read_box_header(
+    buf: bytes | memoryview, pos: int, end: int, *, base: int = 0, within: bool = True
+) -> BoxHeader:
     """Read the box header at ``buf[pos:]`` of a box that must end by ``buf[end]``.
 
     ``base`` is the file offset of ``buf[0]``: the returned header and every
     error speak in file offsets. Size 0 runs to ``end``. Raises
     :class:`TruncatedContainer` when the header does not fit before ``end``
-    and :class:`MalformedContainer` when its size is impossible.
+    and :class:`MalformedContainer` when its size is impossible. With
+    ``within`` False a box whose size runs past ``end`` is returned as
+    read: at top level the caller tells a truncated file from a broken chain.
     """
     left = end - pos
     if left < 8:
@@ -118,7 +122,7 @@ def read_box_header(buf: bytes | memoryview, pos: int, end: int, *, base: int = 
         header += 16
         if size < header:
             raise MalformedContainer(f"'uuid' box size {size} < {header}", offset=base + pos)
-    if size > left:
+    if size > left and within:
         raise TruncatedContainer(
             f"'{fourcc(kind)}' of {size} bytes runs past its parent ({left} left)",
             offset=base + pos,

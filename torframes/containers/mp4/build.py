@@ -58,6 +58,7 @@ from torframes.containers.mp4.boxes import fourcc
 from torframes.containers.mp4.fragment_walk import FragmentLayout
 from torframes.containers.mp4.fragments import FragmentSamples, fragment_samples, lazy_from
 from torframes.containers.mp4.moov import Movie, Track
+from torframes.containers.mp4.plausible import check_rows
 from torframes.containers.mp4.sample_entries import SampleEntry
 from torframes.containers.mp4.tables import TrackSamples, track_samples
 from torframes.containers.mp4.timeline import Timeline, ffmpeg_timeline
@@ -94,12 +95,17 @@ def build_index(
     layout: Sequence[tuple[str, ByteRange]] = (),
     fragments: FragmentLayout | None = None,
     before: Sequence = (),
+    truncated: str | None = None,
 ) -> ContainerIndex:
     """The tracks and samples tables, decoder configurations and notes of ``movie``.
 
     ``fragments`` is the box chain after ``moov`` of a fragmented file;
     ``before`` the top-level boxes before ``moov`` (they decide how FFmpeg
     reads the fragments, see :func:`~torframes.containers.mp4.fragments.lazy_from`).
+    ``truncated`` says how the file is known to be cut short, if it is:
+    samples past its end are then :class:`~torframes.errors.TruncatedContainer`.
+    Every track's rows are checked to be plausible
+    (:mod:`~torframes.containers.mp4.plausible`).
     """
     notes = list(movie.notes)
     advanced = True
@@ -111,7 +117,7 @@ def build_index(
     for track in movie.tracks:
         timescale = track.mdhd.timescale or movie.mvhd.timescale or 1
         entry = track.entries[0] if track.entries else None
-        samples = track_samples(track, file_size, budget)
+        samples = track_samples(track, file_size, budget, truncated)
         if track.stts is None or len(track.stts.counts) == 0:
             advanced = False  # FFmpeg turns advanced edit lists off from here on
         timeline = ffmpeg_timeline(
@@ -179,6 +185,16 @@ def build_index(
         if _fills_in_dts(track, entry):
             part["dts"] = np.minimum(part["dts"], part["pts"])  # libavformat: not delayed
         part["time"] = part["pts"] / timescale
+        check_rows(
+            movie,
+            track,
+            part,
+            timescale=timescale,
+            fragment_rows=len(frag) if frag is not None else 0,
+            file_size=file_size,
+            limits=limits,
+            truncated=truncated,
+        )
         sample_parts.append(part)
         keyframes = int(part["is_keyframe"].sum())
         row = _track_row(track, timescale, len(part["pts"]), keyframes)

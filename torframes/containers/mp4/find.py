@@ -26,17 +26,24 @@ _U64 = struct.Struct(">Q")
 
 
 def find_moov_headers(
-    data: bytes | memoryview, base: int, file_size: int, max_size: int
+    data: bytes,
+    base: int,
+    file_size: int,
+    max_size: int,
+    lo: int = 0,
+    hi: int | None = None,
 ) -> tuple[list[BoxHeader], list[BoxHeader]]:
-    """``moov`` headers in ``data`` (file offset ``base``), latest first.
+    """``moov`` headers whose type lies in ``data[lo:hi]`` (``data[0]`` at file offset ``base``).
 
     A hit needs a size that fits the file and whose first child (when held)
-    has a box type. Returns (candidates no larger than ``max_size``, larger ones).
+    has a box type. Returns (candidates no larger than ``max_size``, larger
+    ones), latest first. ``data`` is searched in place, not copied.
     """
-    raw = bytes(data)
+    raw = data
+    hi = len(raw) if hi is None else hi
     found: list[BoxHeader] = []
     too_large: list[BoxHeader] = []
-    at = raw.find(b"moov", 4)
+    at = raw.find(b"moov", max(4, lo), hi)
     while at >= 0:
         start = at - 4
         size, header = _U32.unpack_from(raw, start)[0], 8
@@ -54,7 +61,7 @@ def find_moov_headers(
         if plausible:
             box = BoxHeader(b"moov", base + start, size, header)
             (found if size <= max_size else too_large).append(box)
-        at = raw.find(b"moov", at + 1)
+        at = raw.find(b"moov", at + 1, hi)
     found.reverse()
     return found, too_large
 

@@ -11,7 +11,8 @@ that the next step can use:
 2. A header lying past the held bytes right after an ``mdat`` is most
    likely ``moov`` at the tail: ask for everything from there to the end of
    the file in one go when that is no more than the index cap
-   (``IndexLimits.max_index_bytes``), else just the 16-byte header. When it
+   (``IndexLimits.max_index_bytes``, and the parser's buffer), else just the
+   16-byte header. When it
    arrives and is not ``moov`` the walk goes on; ``moov`` shorter than the
    span is fine.
 3. A header reveals ``moov`` at ``[a, b)``: ask for all of what is missing
@@ -41,14 +42,24 @@ those the held bytes show past ``moov`` at no extra cost. A ``moof``
 before any ``moov`` (a media segment without its initialization segment)
 is unsupported.
 
-Errors: only :class:`~torframes.errors.ContainerError` leaves :meth:`step`;
-anything else raised while reading hostile bytes is turned into
-:class:`~torframes.errors.MalformedContainer` there.
+Memory: the parser holds at most ``IndexLimits.max_buffer_bytes`` of the
+file's bytes. Fed more than fits, it keeps only what the last need asked
+for and the ``moov`` box; a ``moov`` larger than the buffer (or than
+``max_index_bytes``) is :class:`~torframes.errors.IndexTooLarge` before any
+of it is asked for. Parsing works on one joined copy of ``moov``.
+
+Errors: every reader checks what it reads and raises the project's
+:class:`~torframes.errors.ContainerError` itself; nothing here turns other
+exceptions into container errors, so a reader that forgot a check shows
+up as the bug it is. A file that ends inside a top-level box it declares
+is :class:`~torframes.errors.TruncatedContainer` when that leaves no
+``moov`` or puts samples past its end; tables that are well formed box by
+box but absurd together (a scrambled ``moov``) are rejected by
+:mod:`~torframes.containers.mp4.plausible`.
 """
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass, field
 
 from torframes.containers.base import (
@@ -69,6 +80,7 @@ from torframes.errors import (
     ContainerError,
     IndexTooLarge,
     MalformedContainer,
+    TruncatedContainer,
     UnsupportedContainer,
 )
 
@@ -82,8 +94,6 @@ MAX_TOP_LEVEL_BOXES = 4096
 HEADER_BYTES = 16
 #: How far back a search steps beyond a window, to catch a header cut by its edge.
 _OVERLAP = 16
-
-_UNEXPECTED = (struct.error, ArithmeticError, LookupError, ValueError, TypeError, MemoryError)
 
 
 @dataclass
@@ -112,8 +122,16 @@ class Mp4IndexParser(IndexParser):
 
     def __init__(self, file_size: int, limits: IndexLimits | None = None) -> None:
         super().__init__(file_size, limits)
-        self._budget = 2 * self.limits.max_index_bytes + self.limits.tail_window + HEAD_BYTES
+        self._budget = self.limits.max_buffer_bytes
         self._store = ByteStore(file_size, self._budget)
+        limits = self.limits
+        #: The largest ``moov`` taken: it must fit the index cap and the buffer.
+        self._moov_cap = min(limits.max_index_bytes, limits.max_buffer_bytes)
+        self._cap_name = (
+            "max_index_bytes"
+            if limits.max_index_bytes <= limits.max_buffer_bytes
+            else "max_buffer_bytes"
+        )
         self._pos = 0
         self._walked: list[BoxHeader] = []
         self._after_mdat = False
@@ -123,37 +141,31 @@ class Mp4IndexParser(IndexParser):
         self._wanted: tuple[ByteRange, ...] = ()
         self._result: ContainerIndex | None = None
         self._fragments: FragmentWalk | None = None
+        #: A top-level box found running past the end of the file (truncation).
+        self._cut: BoxHeader | None = None
+        self._asked_after_moov = False
         #: Needs answered so far (for tests and round-trip statistics).
         self.needs = 0
 
     def feed(self, offset: int, data: bytes | memoryview) -> None:
         """Keep what may help; past the memory budget, only what the last need asked for."""
-        data = memoryview(data)
         if self._fragments is not None:
-            self._fragments.feed(self._store, offset, data, self._wanted)
+            self._fragments.feed(self._store, offset, memoryview(data), self._wanted)
             return
         if self._store.held + len(data) > self._budget:
             self._compact()
+            view = memoryview(data)
             for wanted in self._wanted:
                 lo, hi = max(offset, wanted.start), min(offset + len(data), wanted.stop)
                 if lo < hi:
-                    self._store.add(lo, data[lo - offset : hi - offset])
+                    self._store.add(lo, view[lo - offset : hi - offset])
             return
         self._store.add(offset, data)
 
     def step(self) -> Need | ContainerIndex:
         if self._result is not None:
             return self._result
-        try:
-            step = self._step()
-        except ContainerError:
-            raise
-        except RecursionError as exc:
-            raise MalformedContainer("MP4 structure nested too deeply") from exc
-        except _UNEXPECTED as exc:
-            raise MalformedContainer(
-                f"unreadable MP4 structure ({type(exc).__name__}: {exc})"
-            ) from exc
+        step = self._step()
         if isinstance(step, Need):
             self._wanted = step.ranges
             self.needs += 1
@@ -198,7 +210,31 @@ class Mp4IndexParser(IndexParser):
             need = self._fragments.step(self._store)
             if need is not None:
                 return need
+        elif self._search is None and self._samples_past_the_end(movie):
+            after = ByteRange(moov.end, min(self.file_size, moov.end + HEADER_BYTES))
+            missing = self._store.missing(after.start, after.stop)
+            if missing and not self._asked_after_moov:
+                self._asked_after_moov = True
+                return Need(tuple(missing), "box header after moov (samples past the end)")
         return self._finish(movie)
+
+    def _samples_past_the_end(self, movie: Movie) -> bool:
+        """Whether some track's samples cannot all fit in the file (truncated, or lying).
+
+        True when a chunk starts past the end, or when the first chunk's
+        offset plus all the track's sample bytes does (samples do not
+        overlap). Only then is the header after ``moov`` asked for: it tells
+        a truncated file (an ``mdat`` declaring more than the file holds)
+        from lying tables, at the cost of one need on that error path only.
+        """
+        for track in movie.tracks:
+            offsets, sizes = track.chunk_offsets, track.sizes
+            if offsets is None or not len(offsets) or sizes is None:
+                continue
+            total = sizes.constant * sizes.count if sizes.sizes is None else int(sizes.sizes.sum())
+            if int(offsets.max()) >= self.file_size or int(offsets.min()) + total > self.file_size:
+                return True
+        return False
 
     def _walk(self) -> Need | None:
         """Follow top-level headers; a need, or None once ``moov`` is placed or search begins."""
@@ -215,6 +251,7 @@ class Mp4IndexParser(IndexParser):
             if isinstance(got, int):
                 return self._header_need(got)
             if isinstance(got, Broken):
+                self._cut = got.cut
                 self._start_search(f"{got.reason} at byte {got.offset}")
                 return None
             self._walked.append(got)
@@ -235,7 +272,7 @@ class Mp4IndexParser(IndexParser):
         if pos < HEAD_BYTES:
             wanted = ByteRange(pos, min(size, max(pos + needed, HEAD_BYTES)))
             reason = f"top-level headers from {pos}"
-        elif self._after_mdat and size - pos <= self.limits.max_index_bytes:
+        elif self._after_mdat and size - pos <= self._moov_cap:
             wanted = ByteRange(pos, size)
             reason = f"box after mdat at {pos}, likely moov to the end of the file"
         else:
@@ -244,9 +281,10 @@ class Mp4IndexParser(IndexParser):
         return Need(tuple(self._store.missing(wanted.start, wanted.stop)), reason)
 
     def _place_moov(self, moov: BoxHeader) -> None:
-        if moov.size > self.limits.max_index_bytes:
+        if moov.size > self._moov_cap:
             raise IndexTooLarge(
-                f"'moov' is {moov.size} bytes, more than the {self.limits.max_index_bytes} cap",
+                f"'moov' is {moov.size} bytes, more than the {self._moov_cap}-byte "
+                f"{self._cap_name} limit",
                 offset=moov.start,
             )
         self._moov = moov
@@ -264,8 +302,11 @@ class Mp4IndexParser(IndexParser):
             for box in fragments.boxes:
                 layout.setdefault(box.start, box)
         elif self._search is None:
-            for box in walk_held(self._store, moov.end, self.file_size, MAX_TOP_LEVEL_BOXES):
+            held, broken = walk_held(self._store, moov.end, self.file_size, MAX_TOP_LEVEL_BOXES)
+            for box in held:
                 layout.setdefault(box.start, box)
+            if broken is not None and broken.cut is not None:
+                self._cut = broken.cut
         boxes = [layout[k] for k in sorted(layout)]
         return build_index(
             movie,
@@ -275,6 +316,17 @@ class Mp4IndexParser(IndexParser):
             layout=[(b.name, ByteRange(b.start, b.end)) for b in boxes],
             fragments=fragments,
             before=[b for b in self._walked if b.start < moov.start],
+            truncated=self._truncation(),
+        )
+
+    def _truncation(self) -> str | None:
+        """How the file is known to be cut short: a top-level box runs past its end."""
+        cut = self._cut
+        if cut is None:
+            return None
+        return (
+            f"'{cut.name}' at byte {cut.start} declares {cut.size} bytes, "
+            f"{self.file_size - cut.start} remain"
         )
 
     # -- find and validate ---------------------------------------------------
@@ -283,18 +335,40 @@ class Mp4IndexParser(IndexParser):
         size = self.file_size
         limit = max(0, size - (self.limits.max_index_bytes + self.limits.tail_window))
         self._search = _Search(reason, low=size, limit=limit)
-        for start, chunk in _regions(self._store):
-            self._scan(start, chunk)
+        self._scan(0, self.file_size)
 
-    def _scan(self, start: int, data: bytes | memoryview) -> None:
+    def _scan(self, lo: int, hi: int) -> None:
+        """Look for ``moov`` headers in the held bytes of ``[lo, hi)``, without copying them.
+
+        Each held span is searched where it lies; the few bytes around each
+        joint between adjacent spans are searched joined, for a header cut there.
+        """
         search = self._search
         assert search is not None
-        found, large = find_moov_headers(data, start, self.file_size, self.limits.max_index_bytes)
-        for box in found:
+        spans = self._store.spans()
+        for i, (start, chunk) in enumerate(spans):
+            stop = start + len(chunk)
+            if stop <= lo or start >= hi:
+                continue
+            a, b = max(lo, start) - start, min(hi, stop) - start
+            self._candidates(find_moov_headers(chunk, start, self.file_size, self._moov_cap, a, b))
+            if i + 1 < len(spans) and spans[i + 1][0] == stop and stop < hi:
+                first = max(start, stop - _OVERLAP)
+                joint = self._store.get(first, stop + min(_OVERLAP, len(spans[i + 1][1])))
+                assert joint is not None  # two adjacent held spans
+                self._candidates(
+                    find_moov_headers(bytes(joint), first, self.file_size, self._moov_cap)
+                )
+
+    def _candidates(self, found: tuple[list[BoxHeader], list[BoxHeader]]) -> None:
+        search = self._search
+        assert search is not None
+        candidates, large = found
+        for box in candidates:
             if box.start not in search.seen:
                 search.seen.add(box.start)
                 search.candidates.append(box)
-        search.too_large += large
+        search.too_large += [box for box in large if box not in search.too_large]
 
     def _find(self) -> Need | ContainerIndex:
         search = self._search
@@ -321,16 +395,22 @@ class Mp4IndexParser(IndexParser):
             missing = self._store.missing(window.start, window.stop)
             if missing:
                 return Need(tuple(missing), f"search for moov in [{window.start}, {window.stop})")
-            stop = min(self.file_size, window.stop + _OVERLAP)
-            held = self._store.get(window.start, stop) or self._store.get(window.start, window.stop)
-            self._scan(window.start, held)
+            self._scan(window.start, min(self.file_size, window.stop + _OVERLAP))
             search.low = window.start
         detail = "; ".join(search.rejected[:3])
+        cut = self._cut
+        if cut is not None and not search.too_large:
+            raise TruncatedContainer(
+                f"the file is truncated and no whole 'moov' lies before its end: "
+                f"'{cut.name}' of {cut.size} bytes runs past it "
+                f"({self.file_size - cut.start} bytes left)",
+                offset=cut.start,
+            )
         if search.too_large and not search.rejected:
             box = search.too_large[-1]
             raise IndexTooLarge(
-                f"'moov' of {box.size} bytes is more than the {self.limits.max_index_bytes} cap "
-                f"({search.reason})",
+                f"'moov' of {box.size} bytes is more than the {self._moov_cap}-byte "
+                f"{self._cap_name} limit ({search.reason})",
                 offset=box.start,
             )
         raise MalformedContainer(
@@ -347,21 +427,11 @@ class Mp4IndexParser(IndexParser):
         for start, chunk in self._store.spans():
             for r in keep:
                 lo, hi = max(start, r.start), min(start + len(chunk), r.stop)
-                if lo < hi:
+                if (lo, hi) == (start, start + len(chunk)):
+                    store.add(lo, chunk)  # kept whole: shared, not copied
+                elif lo < hi:
                     store.add(lo, memoryview(chunk)[lo - start : hi - start])
         self._store = store
-
-
-def _regions(store: ByteStore) -> list[tuple[int, memoryview]]:
-    """Held bytes as maximal contiguous regions."""
-    regions: list[tuple[int, int]] = []
-    for start, chunk in store.spans():
-        stop = start + len(chunk)
-        if regions and regions[-1][1] == start:
-            regions[-1] = (regions[-1][0], stop)
-        else:
-            regions.append((start, stop))
-    return [(a, store.get(a, b)) for a, b in regions]
 
 
 def _merged(ranges: list[ByteRange]) -> list[ByteRange]:

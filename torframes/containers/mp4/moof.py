@@ -31,7 +31,7 @@ Departures: the ``moof`` start is its first byte, also for a ``moof`` with a
 64-bit size (FFmpeg takes the byte 8 before its payload, so its offsets
 there are 8 bytes late); a ``tfdt`` before any ``tfhd`` of its ``moof`` is
 ignored (FFmpeg gives it to the track of the previous ``moof``); data
-offsets before the start of the file are errors.
+offsets before the start of the file, or of 2^62 and more, are errors.
 """
 
 from __future__ import annotations
@@ -51,6 +51,9 @@ from torframes.containers.mp4.fragment_boxes import (
 from torframes.errors import MalformedContainer
 
 __all__ = ["Fragment", "Run", "TfdtEvent", "parse_moof"]
+
+#: Data offsets from here on fit no file (and would overflow 64-bit sums).
+_FAR = 2**62
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +204,11 @@ def _trun(r: Reader, state: _State, tracks: set[int], budget: int) -> Run | None
             flags[0] = trun.first_flags
     cts = trun.cts if trun.cts is not None else np.zeros(n, dtype=np.int64)
     if offset < 0:
-        raise MalformedContainer(f"'trun' data starts at byte {offset}", offset=at)
+        raise MalformedContainer(
+            f"'trun' data would start {-offset} bytes before the file", offset=at
+        )
+    if offset >= _FAR:
+        raise MalformedContainer(f"'trun' data offset {offset} lies beyond any file", offset=at)
     run = Run(
         track_id,
         offset,

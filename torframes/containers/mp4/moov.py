@@ -122,8 +122,18 @@ class Movie:
     fragment_duration: int | None = None
 
 
-def parse_moov(buf: bytes | memoryview, *, base: int, file_size: int, limits: IndexLimits) -> Movie:
-    """Read the ``moov`` box held in ``buf`` (``buf[0]`` is its header, at file offset ``base``)."""
+def parse_moov(
+    buf: bytes | memoryview,
+    *,
+    base: int,
+    file_size: int,
+    limits: IndexLimits,
+    inflated: bool = False,
+) -> Movie:
+    """Read the ``moov`` box held in ``buf`` (``buf[0]`` is its header, at file offset ``base``).
+
+    ``inflated`` is True for the ``moov`` a ``cmov`` held: it may not hold another.
+    """
     moov = read_box_header(buf, 0, len(buf), base=base)
     if moov.type != b"moov":
         raise MalformedContainer(f"expected 'moov', found '{moov.name}'", offset=base)
@@ -142,6 +152,8 @@ def parse_moov(buf: bytes | memoryview, *, base: int, file_size: int, limits: In
             fragmented = True
             fragment_duration = _read_mvex(buf, box, base, limits, trex)
         elif box.type == b"cmov":
+            if inflated:
+                raise MalformedContainer("a compressed 'moov' inside a compressed 'moov'")
             return _inflate(r, file_size, limits)
     if mvhd is None:
         raise MalformedContainer("'moov' has no 'mvhd'", offset=base)
@@ -328,7 +340,7 @@ def _inflate(r: Reader, file_size: int, limits: IndexLimits) -> Movie:
                 raise MalformedContainer(f"compressed 'moov' does not inflate: {exc}") from exc
     if method != b"zlib" or data is None:
         raise MalformedContainer(f"compressed 'moov' with method {method!r} is not supported")
-    movie = parse_moov(memoryview(data), base=0, file_size=file_size, limits=limits)
+    movie = parse_moov(memoryview(data), base=0, file_size=file_size, limits=limits, inflated=True)
     movie.notes.append(
         "'moov' was compressed (QuickTime cmov); error offsets are in the inflated box"
     )

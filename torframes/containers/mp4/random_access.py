@@ -28,6 +28,9 @@ from torframes.errors import MalformedContainer
 
 __all__ = ["Sidx", "Tfra", "read_mfro", "read_sidx", "read_tfra"]
 
+#: Times and offsets from here on fit no file (and would overflow 64-bit sums).
+_FAR = 2**62
+
 
 @dataclass(frozen=True, slots=True)
 class Sidx:
@@ -69,15 +72,22 @@ def read_sidx(r: Reader) -> Sidx:
     first_offset (32 bits in version 0, 64 in version 1), 16 reserved bits,
     a 16-bit reference count and 12 bytes per reference: reference_type (1
     bit) and referenced_size (31), subsegment_duration, and SAP fields
-    (not kept). Versions above 1 are unknown (FFmpeg skips such a box).
+    (not kept). Versions above 1 are unknown (FFmpeg skips such a box); 64-bit
+    times or offsets of 2^62 or more fit no file and are rejected too.
     """
     at = r.offset
     version, _ = r.full_box()
     if version > 1:
         raise MalformedContainer(f"'sidx' version {version} is unknown", offset=at)
     reference_id, timescale = r.u32(), r.u32()
+    at = r.offset
     if version == 1:
         earliest, first_offset = r.u64(), r.u64()
+        if earliest >= _FAR or first_offset >= _FAR:
+            raise MalformedContainer(
+                f"'sidx' earliest time {earliest} or first offset {first_offset} is beyond 2^62",
+                offset=at,
+            )
     else:
         earliest, first_offset = r.u32(), r.u32()
     r.skip(2)

@@ -42,7 +42,7 @@ import numpy as np
 
 from torframes.containers.mp4.moov import Track
 from torframes.containers.mp4.sample_tables import ChunkRuns, Runs, SampleSizes
-from torframes.errors import IndexTooLarge, MalformedContainer
+from torframes.errors import IndexTooLarge, MalformedContainer, TruncatedContainer
 
 __all__ = [
     "MAX_STTS_DELTA",
@@ -50,6 +50,7 @@ __all__ = [
     "chunk_audio_samples",
     "expand_ctts",
     "expand_deltas",
+    "outside_file",
     "track_samples",
 ]
 
@@ -81,15 +82,30 @@ class TrackSamples:
         return len(self.offsets)
 
 
-def track_samples(track: Track, file_size: int, max_rows: int = 2**62) -> TrackSamples:
+def outside_file(what: str, truncated: str | None) -> MalformedContainer:
+    """The error for sample bytes outside the file, ``what`` saying which.
+
+    :class:`TruncatedContainer` when the file is known to be cut short
+    (``truncated`` says how: a top-level box runs past its end), else
+    :class:`MalformedContainer` (chunk offsets or sizes that lie).
+    """
+    if truncated is not None:
+        return TruncatedContainer(f"the file is truncated ({truncated}): {what}")
+    return MalformedContainer(what)
+
+
+def track_samples(
+    track: Track, file_size: int, max_rows: int = 2**62, truncated: str | None = None
+) -> TrackSamples:
     """Every sample of ``track``: where it is, how long, when, whether it is sync.
 
     Uncompressed audio (:attr:`Track.chunk_audio`) gets FFmpeg's packets
-    instead, see :func:`chunk_audio_samples`.
+    instead, see :func:`chunk_audio_samples`. ``truncated`` (see
+    :func:`outside_file`) tells how samples past the end of the file are reported.
     """
     name = f"track {track.track_id}"
     if track.chunk_audio:
-        return chunk_audio_samples(track, file_size, max_rows)
+        return chunk_audio_samples(track, file_size, max_rows, truncated)
     n = track.sizes.count if track.sizes is not None else 0
     timed = track.stts.total if track.stts is not None else 0
     if timed != n:
@@ -100,7 +116,7 @@ def track_samples(track: Track, file_size: int, max_rows: int = 2**62) -> TrackS
         raise MalformedContainer(f"{name} has {n} samples but no stsc or chunk offsets")
     size = _expand_sizes(track.sizes, name)
     offsets, chunks, placed, notes, overfull = _place(
-        track.stsc, track.chunk_offsets, size, file_size, name
+        track.stsc, track.chunk_offsets, size, file_size, name, truncated
     )
     deltas = expand_deltas(track.stts, n)
     dts = np.zeros(n, dtype=np.int64)
@@ -128,7 +144,9 @@ def _empty(notes: list[str] | None = None) -> TrackSamples:
     return TrackSamples(z, z, z, z, z, z, False, 0, np.zeros(0, dtype=bool), notes=notes or [])
 
 
-def chunk_audio_samples(track: Track, file_size: int, max_rows: int) -> TrackSamples:
+def chunk_audio_samples(
+    track: Track, file_size: int, max_rows: int, truncated: str | None = None
+) -> TrackSamples:
     """FFmpeg's packets for audio whose samples are single PCM frames (``mov_build_index``).
 
     Each chunk is cut into packets of up to 1024 frames (whole frames of
@@ -149,7 +167,7 @@ def chunk_audio_samples(track: Track, file_size: int, max_rows: int) -> TrackSam
     entry = track.entries[0] if track.entries else None
     per_frame, frame_bytes = entry.frame_layout if entry else (0, 0)
     frame_size = (entry.pcm_sample_size if entry else 0) or sizes.constant
-    per_chunk = _samples_per_chunk(stsc, chunk_offsets, file_size, name)
+    per_chunk = _samples_per_chunk(stsc, chunk_offsets, file_size, name, truncated)
     if per_frame and (stsc.samples_per_chunk[:-1] % per_frame).any():
         return _empty([f"{name}: chunk not a whole number of audio frames; FFmpeg shows none"])
     if per_frame > 1 and not frame_bytes:
@@ -176,9 +194,14 @@ def chunk_audio_samples(track: Track, file_size: int, max_rows: int) -> TrackSam
     else:
         size = frames * frame_size
     offsets = chunk_offsets.astype(np.int64)[chunks] + k * step_bytes
-    if total and (int(size.max()) > MAX_SAMPLE_SIZE or int((offsets + size).max()) > file_size):
-        raise MalformedContainer(
-            f"{name}: an audio packet is over 1 GiB or past the end of the file"
+    if total and int(size.max()) > MAX_SAMPLE_SIZE:
+        raise MalformedContainer(f"{name}: an audio packet of {int(size.max())} bytes, over 1 GiB")
+    if total and int((offsets + size).max()) > file_size:
+        bad = int(np.argmax(offsets + size > file_size))
+        raise outside_file(
+            f"{name}: audio packet {bad} [{int(offsets[bad])}, +{int(size[bad])}) runs past "
+            f"the end of the {file_size}-byte file",
+            truncated,
         )
     dts = np.cumsum(frames) - frames
     return TrackSamples(
@@ -196,7 +219,7 @@ def chunk_audio_samples(track: Track, file_size: int, max_rows: int) -> TrackSam
 
 
 def _samples_per_chunk(
-    stsc: ChunkRuns, chunk_offsets: np.ndarray, file_size: int, name: str
+    stsc: ChunkRuns, chunk_offsets: np.ndarray, file_size: int, name: str, truncated: str | None
 ) -> np.ndarray:
     """Samples in each chunk; chunks before the first ``first_chunk`` take entry 0's count."""
     n_chunks = len(chunk_offsets)
@@ -207,7 +230,12 @@ def _samples_per_chunk(
             f"{name}: stsc starts a run at chunk {int(stsc.first_chunk[-1])} of {n_chunks}"
         )
     if n_chunks and int(chunk_offsets.max()) > file_size:
-        raise MalformedContainer(f"{name}: a chunk offset lies past the end of the file")
+        bad = int(np.argmax(chunk_offsets > file_size))
+        raise outside_file(
+            f"{name}: chunk {bad} at byte {int(chunk_offsets[bad])} lies past the end of the "
+            f"{file_size}-byte file",
+            truncated,
+        )
     run_length = np.diff(np.append(stsc.first_chunk, n_chunks + 1))
     run_length[0] += int(stsc.first_chunk[0]) - 1
     return np.repeat(stsc.samples_per_chunk, run_length)
@@ -219,12 +247,20 @@ def _expand_sizes(sizes: SampleSizes, name: str) -> np.ndarray:
             raise MalformedContainer(f"{name}: sample size {sizes.constant} is over 1 GiB")
         return np.full(sizes.count, sizes.constant, dtype=np.int64)
     if len(sizes.sizes) and int(sizes.sizes.max()) > MAX_SAMPLE_SIZE:
-        raise MalformedContainer(f"{name}: a sample size is over 1 GiB")
+        bad = int(np.argmax(sizes.sizes))
+        raise MalformedContainer(
+            f"{name}: sample {bad} claims {int(sizes.sizes[bad])} bytes, over 1 GiB"
+        )
     return sizes.sizes
 
 
 def _place(
-    stsc: ChunkRuns, chunk_offsets: np.ndarray, sizes: np.ndarray, file_size: int, name: str
+    stsc: ChunkRuns,
+    chunk_offsets: np.ndarray,
+    sizes: np.ndarray,
+    file_size: int,
+    name: str,
+    truncated: str | None,
 ) -> tuple[np.ndarray, np.ndarray, int, list[str], bool]:
     """Byte offsets and chunk numbers of the samples, walking chunks as FFmpeg does.
 
@@ -235,7 +271,7 @@ def _place(
     """
     n = len(sizes)
     notes: list[str] = []
-    per_chunk = _samples_per_chunk(stsc, chunk_offsets, file_size, name)
+    per_chunk = _samples_per_chunk(stsc, chunk_offsets, file_size, name, truncated)
     held = np.cumsum(per_chunk)
     total = int(held[-1]) if len(held) else 0
     if total > n:
@@ -261,9 +297,10 @@ def _place(
     offsets = base[chunks] + starts
     if int((offsets + sizes).max()) > file_size:
         bad = int(np.argmax(offsets + sizes > file_size))
-        raise MalformedContainer(
+        raise outside_file(
             f"{name}: sample {bad} [{int(offsets[bad])}, +{int(sizes[bad])}) "
-            f"runs past the end of the {file_size}-byte file"
+            f"runs past the end of the {file_size}-byte file",
+            truncated,
         )
     return offsets, chunks, n, notes, total > len(sizes)
 

@@ -30,10 +30,16 @@ __all__ = ["Broken", "read_top_header", "walk_held"]
 
 @dataclass(frozen=True, slots=True)
 class Broken:
-    """The chain of top-level headers cannot be followed at ``offset``."""
+    """The chain of top-level headers cannot be followed at ``offset``.
+
+    ``reason`` says why, without the offset. ``cut`` is the header when the
+    reason is that its box runs past the end of the file: a truncated file,
+    or an ``mdat`` whose size was never written back.
+    """
 
     offset: int
     reason: str
+    cut: BoxHeader | None = None
 
 
 def read_top_header(store: ByteStore, pos: int, file_size: int) -> BoxHeader | Broken | int:
@@ -57,18 +63,33 @@ def read_top_header(store: ByteStore, pos: int, file_size: int) -> BoxHeader | B
     if full is None:
         return needed
     try:
-        return read_box_header(full, 0, left, base=pos)
+        header = read_box_header(full, 0, left, base=pos, within=False)
     except ContainerError as exc:
-        return Broken(pos, str(exc))
+        return Broken(pos, exc.message)
+    if header.size > left:
+        return Broken(
+            pos,
+            f"'{header.name}' of {header.size} bytes runs past the end of the file "
+            f"({left} bytes left)",
+            cut=header,
+        )
+    return header
 
 
-def walk_held(store: ByteStore, pos: int, file_size: int, limit: int) -> list[BoxHeader]:
-    """The top-level headers from ``pos`` on that the held bytes show, up to ``limit`` of them."""
+def walk_held(
+    store: ByteStore, pos: int, file_size: int, limit: int
+) -> tuple[list[BoxHeader], Broken | None]:
+    """The top-level headers from ``pos`` on that the held bytes show, up to ``limit`` of them.
+
+    Also returns where the chain broke, if it broke on held bytes (else None).
+    """
     found: list[BoxHeader] = []
     while pos < file_size and len(found) < limit:
         got = read_top_header(store, pos, file_size)
+        if isinstance(got, Broken):
+            return found, got
         if not isinstance(got, BoxHeader):
             break
         found.append(got)
         pos = got.end
-    return found
+    return found, None
