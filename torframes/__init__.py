@@ -28,6 +28,7 @@ _EXPORTS: dict[str, str] = {
     "ScreenshotService": "torframes.service.service",
     "batch": "torframes.service.sync",
     "cache_info": "torframes.cache",
+    "TorframesWarning": "torframes.warnings",
 }
 
 _ERRORS = [
@@ -35,7 +36,7 @@ _ERRORS = [
     "TorrentError", "BadSource", "NoSuchFile", "NoVideoFile", "MetadataTimeout", "NoPeers",
     "PieceTimeout", "PieceFailed", "ReadTooLarge", "StorageBudgetExceeded", "ContainerError",
     "MalformedContainer", "TruncatedContainer", "IndexTooLarge", "UnsupportedContainer",
-    "DecodeError", "UnsupportedCodec",
+    "DecodeError", "UnsupportedCodec", "BadTime",
 ]  # fmt: skip
 _EXPORTS.update(dict.fromkeys(_ERRORS, "torframes.errors"))
 

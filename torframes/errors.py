@@ -9,6 +9,7 @@ up); a :class:`PermanentError` will fail again on the same input::
     ├── SettingsError                      (permanent)  a setting is invalid
     │   └── InvalidSettings                            a bad field value (torframes.settings)
     ├── ClientClosed                       (permanent)  the client was closed while waiting
+    ├── BadTime                            (permanent)  a time that is not finite (also a ValueError)
     ├── TorrentError
     │   ├── BadSource                      (permanent)  not a magnet, infohash or .torrent
     │   ├── NoSuchFile                     (permanent)  no such file in the torrent
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 __all__ = [
     "BadSource",
+    "BadTime",
     "ClientClosed",
     "ContainerError",
     "DecodeError",
@@ -123,6 +125,10 @@ class SettingsError(PermanentError):
 
 class ClientClosed(PermanentError):
     """The client was closed while this operation was waiting."""
+
+
+class BadTime(PermanentError, ValueError):
+    """A time that is not a finite number of seconds (NaN, infinity, not a number)."""
 
 
 class TorrentError(TorframesError):

@@ -12,7 +12,7 @@ warning instead of an error, so a script keeps going and a reader sees why::
 Filter them like any warning, e.g. ``warnings.simplefilter("error",
 torframes.warnings.TorframesWarning)`` to make them errors. Times that are
 not numbers at all (NaN, infinity) are errors, not warnings:
-:class:`torframes.plan.times.BadTime`.
+:class:`torframes.errors.BadTime`.
 """
 
 from __future__ import annotations

@@ -141,7 +141,7 @@ class Video:
         :attr:`duration` clamped to the first or last keyframe, times that
         land on a keyframe already picked dropped
         (:mod:`torframes.warnings`). NaN or infinite times raise
-        :class:`~torframes.plan.times.BadTime`; an ``n`` below 1 raises
+        :class:`~torframes.errors.BadTime`; an ``n`` below 1 raises
         :class:`ValueError`.
         """
         return select_keyframes(
@@ -205,7 +205,7 @@ class Video:
 
         ``seconds`` before 0 give the first frame and after :attr:`duration` the
         last, with a :class:`~torframes.warnings.TimeRangeWarning`; NaN or
-        infinity raise :class:`~torframes.plan.times.BadTime` (a ``ValueError``).
+        infinity raise :class:`~torframes.errors.BadTime` (a ``ValueError``).
         """
         asked = check_times(seconds)
         if asked.size != 1:

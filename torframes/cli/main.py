@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from torframes import __version__
 from torframes.errors import (
     BadSource,
+    BadTime,
     ContainerError,
     DecodeError,
     NoSuchFile,
@@ -53,6 +54,7 @@ EXIT_BROKEN_PIPE = 141
 #: Error type -> exit code, most specific first.
 EXIT_CODES: tuple[tuple[type[TorframesError], int], ...] = (
     (BadSource, EXIT_BAD_INPUT),
+    (BadTime, EXIT_BAD_INPUT),
     (NoSuchFile, EXIT_BAD_INPUT),
     (SettingsError, EXIT_BAD_INPUT),
     (RetryableError, EXIT_RETRYABLE),

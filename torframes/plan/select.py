@@ -25,7 +25,7 @@ with a warning (:mod:`torframes.warnings`), never silently:
   a ``FewerPicksWarning`` naming them;
 - times before 0 or after ``end_time`` are clamped to the first or last
   keyframe with a :class:`~torframes.warnings.TimeRangeWarning`;
-- NaN or infinite times raise :class:`~torframes.plan.times.BadTime`.
+- NaN or infinite times raise :class:`~torframes.errors.BadTime`.
 """
 
 from __future__ import annotations

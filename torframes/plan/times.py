@@ -14,17 +14,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from torframes.errors import PermanentError
+from torframes.errors import BadTime
 from torframes.warnings import TimeRangeWarning
 
 __all__ = ["BadTime", "check_times", "warn_out_of_range"]
 
 #: Times named in one warning, at most.
 _SHOWN = 5
-
-
-class BadTime(PermanentError, ValueError):
-    """A time that is not a finite number of seconds (NaN, infinity, not a number)."""
 
 
 def check_times(times: Sequence[float] | float) -> np.ndarray:
