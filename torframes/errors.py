@@ -9,7 +9,7 @@ up); a :class:`PermanentError` will fail again on the same input::
     ├── SettingsError                      (permanent)  a setting is invalid
     │   └── InvalidSettings                            a bad field value (torframes.settings)
     ├── ClientClosed                       (permanent)  the client was closed while waiting
-    ├── BadTime                            (permanent)  a time that is not finite (also a ValueError)
+    ├── BadTime                            (permanent)  a time that is not finite (a ValueError)
     ├── TorrentError
     │   ├── BadSource                      (permanent)  not a magnet, infohash or .torrent
     │   ├── NoSuchFile                     (permanent)  no such file in the torrent
