@@ -27,6 +27,8 @@ _EXPORTS: dict[str, str] = {
     "open_sync": "torframes.sync",
     "ScreenshotService": "torframes.service.service",
     "batch": "torframes.service.sync",
+    # issue 17 (research)
+    "match": "torframes.research.match",
 }
 
 _ERRORS = [
