@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fractions
 from pathlib import Path
 
 import av
@@ -14,6 +13,7 @@ from PIL import Image
 
 from torframes.research.hashes import frame_hashes, hamming, hash_table
 from torframes.research.match import match
+from torframes.testing.reencode import reencode
 from torframes.testing.videos import make_video, read_frame_index
 
 #: The distance within which a re-encode matches its original (``match``'s default).
@@ -30,22 +30,6 @@ def keyframe_images(path: Path) -> dict[int, Image.Image]:
             for frame in container.decode(stream)
             if frame.key_frame
         }
-
-
-def reencode(source: Path, target: Path, bit_rate: int) -> Path:
-    """Decode ``source`` and encode it again with PyAV at ``bit_rate`` (same GOP of 12)."""
-    with av.open(str(source)) as src, av.open(str(target), "w") as dst:
-        stream = dst.add_stream(
-            "libx264", rate=FPS, options={"x264-params": "keyint=12:min-keyint=12:scenecut=0"}
-        )
-        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
-        stream.bit_rate = bit_rate
-        stream.time_base = fractions.Fraction(1, FPS)
-        for frame in src.decode(video=0):
-            frame.pict_type = av.video.frame.PictureType.NONE
-            dst.mux(stream.encode(frame))
-        dst.mux(stream.encode(None))
-    return target
 
 
 def test_hashes_equal_imagehash(videos: Path) -> None:
@@ -92,7 +76,7 @@ def test_hamming_counts_bits() -> None:
 
 def test_reencode_matches_and_other_videos_do_not(videos: Path) -> None:
     original = make_video(videos / "original.mp4", frames=48, gop=12)
-    copy = reencode(original, videos / "reencoded.mp4", bit_rate=150_000)
+    copy = reencode(original, videos / "reencoded.mp4", bit_rate=150_000, gop=12)
     assert copy.stat().st_size != original.stat().st_size
     others = {
         "wide": make_video(videos / "wide.mp4", frames=48, gop=12, width=640, height=120),
