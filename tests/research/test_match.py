@@ -94,3 +94,22 @@ def test_dask_gives_the_same_groups() -> None:
     lazy = dd.from_pandas(table, npartitions=4)
     got = match(lazy, 10)
     pd.testing.assert_frame_equal(got, expected)
+
+
+def test_exact_matching_uses_all_64_bits() -> None:
+    # max_distance 0 is one band of all 64 bits: a difference in the top bit alone must count.
+    top = 1 << 63
+    table = frames([
+        ("a", 1.0, top | 7), ("a", 2.0, top | 9),
+        ("b", 1.0, top | 7), ("b", 2.0, top | 9),
+        ("c", 1.0, 7), ("c", 2.0, 9),
+    ])  # fmt: skip
+    assert match(table, max_distance=0)["infohash"].tolist() == ["a", "b"]
+    assert match(table, max_distance=1)["infohash"].tolist() == ["a", "b", "c"]
+
+
+def test_an_empty_table_matches_nothing() -> None:
+    table = frames([]).astype({"infohash": "string", "time": "float64"})
+    groups = match(table)
+    assert groups.empty
+    assert list(groups.columns) == ["group", "infohash", "file", "frames", "score", "distance"]

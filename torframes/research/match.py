@@ -146,11 +146,25 @@ def _bands(max_distance: int) -> list[tuple[int, int]]:
     return [(int(s), w) for s, w in zip(shifts, widths, strict=True)]
 
 
+#: Odd 64-bit multiplier (2**64 / golden ratio) spreading time buckets over the key space.
+_SPREAD = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _band_key(h: np.ndarray, bucket: np.ndarray, shift: int, width: int) -> np.ndarray:
+    """One uint64 per frame, equal for equal (time bucket, band value).
+
+    Unequal pairs may share a key (the multiplication wraps); that only adds
+    candidates, which the exact time and distance checks then drop.
+    """
+    mask = np.uint64((1 << width) - 1)
+    band = (h >> np.uint64(shift)) & mask
+    return band ^ (bucket.astype(np.uint64) * _SPREAD)
+
+
 def _keyed(part: pd.DataFrame, shift: int, width: int, tolerance: float, step: int) -> pd.DataFrame:
-    """Frames keyed by (time bucket + ``step``, band value) packed in one int64."""
-    band = (part["h"].to_numpy(dtype=np.uint64) >> np.uint64(shift)) & np.uint64((1 << width) - 1)
+    """Frames keyed by (time bucket + ``step``, band value)."""
     bucket = np.floor(part["time"].to_numpy(dtype=np.float64) / tolerance).astype(np.int64) + step
-    key = (bucket << np.int64(width)) | band.astype(np.int64)
+    key = _band_key(part["h"].to_numpy(dtype=np.uint64), bucket, shift, width)
     return pd.DataFrame(
         {"key": key, "video": part["video"], "time": part["time"], "h": part["h"]},
         index=part.index,
@@ -158,15 +172,46 @@ def _keyed(part: pd.DataFrame, shift: int, width: int, tolerance: float, step: i
 
 
 def _close(merged: pd.DataFrame, max_distance: int, tolerance: float) -> pd.DataFrame:
-    """Joined frame pairs of two different videos, close in time and in hash."""
-    va = merged["video_x"].to_numpy(dtype=np.uint64)
-    vb = merged["video_y"].to_numpy(dtype=np.uint64)
-    ta = merged["time_x"].to_numpy(dtype=np.float64)
-    tb = merged["time_y"].to_numpy(dtype=np.float64)
-    distance = hamming(merged["h_x"].to_numpy(), merged["h_y"].to_numpy())
-    keep = (va < vb) & (np.abs(ta - tb) <= tolerance) & (distance <= max_distance)
+    """Joined frame pairs (``_x``, ``_y`` columns) that agree: see :func:`_agreeing`."""
+    return _agreeing(
+        merged["video_x"].to_numpy(dtype=np.uint64),
+        merged["time_x"].to_numpy(dtype=np.float64),
+        merged["h_x"].to_numpy(dtype=np.uint64),
+        merged["video_y"].to_numpy(dtype=np.uint64),
+        merged["time_y"].to_numpy(dtype=np.float64),
+        merged["h_y"].to_numpy(dtype=np.uint64),
+        max_distance,
+        tolerance,
+    )
+
+
+def _agreeing(
+    va: np.ndarray,
+    ta: np.ndarray,
+    ha: np.ndarray,
+    vb: np.ndarray,
+    tb: np.ndarray,
+    hb: np.ndarray,
+    max_distance: int,
+    tolerance: float,
+) -> pd.DataFrame:
+    """Frame pairs of two different videos, close in time and in hash, lower video id first.
+
+    A join finds a pair across a bucket edge in one order only, so the order
+    is made canonical here rather than by dropping one of the two.
+    """
+    distance = hamming(ha, hb)
+    keep = (va != vb) & (np.abs(ta - tb) <= tolerance) & (distance <= max_distance)
+    va, ta, vb, tb, distance = va[keep], ta[keep], vb[keep], tb[keep], distance[keep]
+    swap = va > vb
     return pd.DataFrame(
-        {"va": va[keep], "ta": ta[keep], "vb": vb[keep], "tb": tb[keep], "d": distance[keep]}
+        {
+            "va": np.where(swap, vb, va),
+            "ta": np.where(swap, tb, ta),
+            "vb": np.where(swap, va, vb),
+            "tb": np.where(swap, ta, tb),
+            "d": distance,
+        }
     )
 
 
@@ -185,8 +230,9 @@ def _candidates(table: Any, max_distance: int, tolerance: float) -> Any:
     """Agreeing frame pairs found through each band (a pair may come from several bands).
 
     A left frame in bucket ``q`` meets right frames of buckets ``q`` and
-    ``q - 1``; with both orders of each pair that covers every two frames
-    less than one bucket apart.
+    ``q - 1``: two frames less than one bucket apart meet, the later one on
+    the left (both ways round in one bucket); :func:`_agreeing` puts each
+    pair in one order.
     """
     if _is_dask(table):
         return _dask_candidates(table, max_distance, tolerance)
@@ -196,22 +242,14 @@ def _candidates(table: Any, max_distance: int, tolerance: float) -> Any:
     bucket = np.floor(time / tolerance).astype(np.int64)
     found = []
     for shift, width in _bands(max_distance):
-        band = ((h >> np.uint64(shift)) & np.uint64((1 << width) - 1)).astype(np.int64)
-        left_key = (bucket << np.int64(width)) | band
-        right_key = np.concatenate([left_key, ((bucket + 1) << np.int64(width)) | band])
+        left_key = _band_key(h, bucket, shift, width)
+        right_key = np.concatenate([left_key, _band_key(h, bucket + 1, shift, width)])
         a, b = _equi_join(left_key, right_key)
         b %= len(h)
-        distance = hamming(h[a], h[b])
-        keep = (
-            (video[a] < video[b])
-            & (np.abs(time[a] - time[b]) <= tolerance)
-            & (distance <= max_distance)
+        found.append(
+            _agreeing(video[a], time[a], h[a], video[b], time[b], h[b], max_distance, tolerance)
         )
-        found.append((a[keep], b[keep], distance[keep]))
-    a = np.concatenate([f[0] for f in found])
-    b = np.concatenate([f[1] for f in found])
-    d = np.concatenate([f[2] for f in found])
-    return pd.DataFrame({"va": video[a], "ta": time[a], "vb": video[b], "tb": time[b], "d": d})
+    return pd.concat(found, ignore_index=True)
 
 
 def _equi_join(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
