@@ -15,6 +15,7 @@ from PIL import Image
 from torframes.api.video import open_video
 from torframes.plan.pieces import pieces_for_rows
 from torframes.research.hashes import frame_hashes
+from torframes.research.sheet import sheet_layout
 from torframes.testing.swarm import LocalSwarm
 from torframes.testing.videos import make_video, read_frame_index
 from torframes.torrent.client import Client
@@ -77,3 +78,16 @@ async def test_black_pick_moves_to_the_next_keyframe(
     floor = sum(video.torrent.transfer_size(p) for p in expected)
     assert video.stats.bytes_fetched == floor
     assert seed.wait_uploaded(floor, timeout=10) == floor
+
+
+async def test_sheet_skips_the_black_pick(swarm: LocalSwarm, client: Client, videos: Path) -> None:
+    path = make_video(videos / "black-sheet.mp4", frames=96, gop=12, black=(36,))
+    seed = swarm.seed(path, piece_size=16 * 1024)
+    video = await open_video(client, seed.magnet)
+    sheet = await video.sheet(n=4, columns=2, max_side=160, skip_blank=True)
+    layout = sheet_layout(4, 2, (160, 120))
+    assert sheet.size == layout.size
+    assert [read_frame_index(sheet.crop(box)) for box in layout.tiles] == [12, 48, 60, 84]
+    stats = video.stats
+    assert stats.bytes_fetched == stats.piece_floor
+    assert seed.wait_uploaded(stats.piece_floor, timeout=10) == stats.piece_floor

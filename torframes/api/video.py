@@ -373,15 +373,18 @@ class Video:
 
     # -- research (torframes.research) -------------------------------------------------------
 
-    async def sheet(self, n: int = 16, columns: int = 4, *, max_side: int = 320) -> Image.Image:
+    async def sheet(
+        self, n: int = 16, columns: int = 4, *, max_side: int = 320, skip_blank: bool = False
+    ) -> Image.Image:
         """A contact sheet: ``n`` evenly spread keyframes with timestamps under a header.
 
         The header names the file, its duration, codec, picture size and the
-        bytes fetched against the file's size. See :mod:`torframes.research.sheet`.
+        bytes fetched against the file's size; ``skip_blank`` as in
+        :meth:`frames`. See :mod:`torframes.research.sheet`.
         """
         from torframes.research.contact import video_sheet
 
-        return await video_sheet(self, n, columns, max_side=max_side)
+        return await video_sheet(self, n, columns, max_side=max_side, skip_blank=skip_blank)
 
     # -- without await (torframes.sync) ------------------------------------------------------
 

@@ -28,6 +28,10 @@ def add_sheet_arguments(sub: argparse.ArgumentParser, whole_number: Any) -> None
         "--max-side", type=whole_number, default=320, metavar="PIXELS",
         help="longer side of each tile (default: %(default)s)",
     )  # fmt: skip
+    sub.add_argument(
+        "--skip-blank", action="store_true",
+        help="move a black or one-colour pick to the next keyframe (default: keep it)",
+    )  # fmt: skip
 
 
 def sheet_format(output: Path) -> str | None:
@@ -41,7 +45,9 @@ async def write_sheet(video: Any, args: argparse.Namespace) -> None:
 
     from torframes.decode.write import write_image
 
-    sheet = await video.sheet(args.n, args.columns, max_side=args.max_side)
+    sheet = await video.sheet(
+        args.n, args.columns, max_side=args.max_side, skip_blank=args.skip_blank
+    )
     args.output.parent.mkdir(parents=True, exist_ok=True)
     await asyncio.to_thread(write_image, sheet, args.output, sheet_format(args.output), 90)
     print(args.output)

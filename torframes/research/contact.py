@@ -31,13 +31,16 @@ def sheet_header(video: Video) -> list[str]:
 
 
 async def video_sheet(
-    video: Video, n: int = 16, columns: int = 4, *, max_side: int = 320
+    video: Video, n: int = 16, columns: int = 4, *, max_side: int = 320, skip_blank: bool = False
 ) -> Image.Image:
-    """A contact sheet of ``n`` evenly spread keyframes, ``columns`` per row."""
+    """A contact sheet of ``n`` evenly spread keyframes, ``columns`` per row.
+
+    ``skip_blank`` moves a blank pick to the next keyframe of its slice (see
+    :mod:`torframes.research.frames`); its tile shows the time it moved to.
+    """
     picks = video.select(n, "even")
-    tiles = [
-        (float(row["time"]), image) async for row, image in video.frames(picks, max_side=max_side)
-    ]
+    found = video.frames(picks, max_side=max_side, skip_blank=skip_blank)
+    tiles = [(float(row["time"]), image) async for row, image in found]
     size = max((image.size for _, image in tiles), default=(max_side, max_side))
     sheet, _ = render_sheet(tiles, columns=columns, header=sheet_header(video), tile_size=size)
     return sheet
