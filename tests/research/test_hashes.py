@@ -56,15 +56,31 @@ def test_hash_table_keeps_all_64_bits() -> None:
     assert int(table["phash"].iloc[0]) == int(str(imagehash.phash(image)), 16)
 
 
+def noisy_black(seed: int) -> Image.Image:
+    """Black with sensor-like noise: luma around 8, standard deviation about 5."""
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.normal(8, 5, (64, 128)).clip(0, 255).astype(np.uint8))
+
+
+def dark_scene() -> Image.Image:
+    """Mostly black with a few lit windows: mean luma under 16, but something to see."""
+    pixels = np.zeros((64, 128), dtype=np.uint8)
+    pixels[20:28, 10:18] = pixels[40:46, 90:100] = 230
+    return Image.fromarray(pixels)
+
+
 @pytest.mark.parametrize(
-    ("colour", "blank"),
-    [((0, 0, 0), True), ((12, 12, 12), True), ((30, 90, 200), True), (None, False)],
+    ("image", "blank"),
+    [
+        (Image.new("RGB", (128, 64), (0, 0, 0)), True),
+        (Image.new("RGB", (128, 64), (30, 90, 200)), True),
+        (noisy_black(1), True),
+        (dark_scene(), False),
+        (Image.fromarray(np.tile(np.arange(256, dtype=np.uint8), (64, 1))), False),
+    ],
+    ids=["black", "one colour", "noisy black", "dark scene", "gradient"],
 )
-def test_blank_flag(colour: tuple[int, int, int] | None, blank: bool) -> None:
-    if colour is None:
-        image = Image.fromarray(np.tile(np.arange(256, dtype=np.uint8), (64, 1)))
-    else:
-        image = Image.new("RGB", (128, 64), colour)
+def test_blank_flag(image: Image.Image, blank: bool) -> None:
     assert frame_hashes(image).blank is blank
 
 

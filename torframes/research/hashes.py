@@ -4,9 +4,11 @@ pHash and dHash are ``imagehash.phash`` / ``imagehash.dhash`` (hash size 8:
 64 bits), stored as unsigned 64-bit integers whose most significant bit is
 the hash's first bit, so ``f"{value:016x}"`` is ``str(imagehash.phash(...))``.
 ``luma`` is the mean of the ITU-R BT.601 luma (Pillow's ``"L"`` mode), 0-255.
-A picture is ``blank`` when it carries nothing to look at: black (mean luma
-at most :data:`BLACK_LUMA`, the limited-range black level of BT.601) or a
-single colour (luma standard deviation at most :data:`FLAT_STD`).
+A picture is ``blank`` when it carries nothing to look at: a single colour,
+black included (luma standard deviation at most :data:`FLAT_STD`), or near
+black with little in it (mean luma at most :data:`BLACK_LUMA`, the
+limited-range black level of BT.601, and standard deviation at most twice
+:data:`FLAT_STD`). A dark scene with something lit in it is not blank.
 """
 
 from __future__ import annotations
@@ -67,12 +69,12 @@ def hash_to_uint64(value: imagehash.ImageHash) -> int:
 def frame_hashes(image: Image.Image) -> FrameHashes:
     """pHash, dHash, mean luma and the blank flag of ``image``."""
     luma = np.asarray(image.convert("L"), dtype=np.float64)
-    mean = float(luma.mean())
+    mean, spread = float(luma.mean()), float(luma.std())
     return FrameHashes(
         phash=hash_to_uint64(imagehash.phash(image)),
         dhash=hash_to_uint64(imagehash.dhash(image)),
         luma=mean,
-        blank=bool(mean <= BLACK_LUMA or float(luma.std()) <= FLAT_STD),
+        blank=spread <= FLAT_STD or (mean <= BLACK_LUMA and spread <= 2 * FLAT_STD),
     )
 
 
