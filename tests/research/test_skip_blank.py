@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import av
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -91,3 +92,19 @@ async def test_sheet_skips_the_black_pick(swarm: LocalSwarm, client: Client, vid
     stats = video.stats
     assert stats.bytes_fetched == stats.piece_floor
     assert seed.wait_uploaded(stats.piece_floor, timeout=10) == stats.piece_floor
+
+
+async def test_frames_carry_hash_columns(swarm: LocalSwarm, client: Client, videos: Path) -> None:
+    path = make_video(videos / "black-frames.mp4", frames=96, gop=12, black=(36,))
+    seed = swarm.seed(path, piece_size=16 * 1024)
+    video = await open_video(client, seed.magnet)
+    oracle = oracle_hashes(path)
+    seen = {}
+    async for row, image in video.frames(video.select(4, "even"), hashes=True):
+        number = round(float(row["time"]) * FPS)
+        assert "moved" not in row  # only skip_blank adds it
+        assert isinstance(row["phash"], (int, np.integer))  # never a float: 64 bits kept
+        assert (int(row["phash"]), int(row["dhash"]), bool(row["blank"])) == oracle[number]
+        assert row["luma"] == pytest.approx(np.asarray(image.convert("L"), dtype=float).mean())
+        seen[number] = bool(row["blank"])
+    assert seen == {12: False, 36: True, 60: False, 84: False}
