@@ -6,14 +6,17 @@ from pathlib import Path
 
 import av
 import pytest
+from PIL import Image
 
 import torframes as tf
+from torframes.research.batch import batch_sheets
 from torframes.research.hashes import frame_hashes
+from torframes.research.sheet import SheetLayout, sheet_layout
 from torframes.service.frames_table import FRAME_COLUMNS, frames_table
 from torframes.service.store import JobStore
 from torframes.settings import Settings
 from torframes.testing.swarm import LocalSwarm
-from torframes.testing.videos import make_video
+from torframes.testing.videos import make_video, read_frame_index
 
 pytestmark = pytest.mark.swarm
 
@@ -30,6 +33,16 @@ def oracle(path: Path) -> dict[int, tuple[int, int]]:
                 facts = frame_hashes(frame.to_image())
                 out[round(float(frame.pts * stream.time_base) * FPS)] = (facts.phash, facts.dhash)
         return out
+
+
+def pictures(layout: SheetLayout, screenshot: str) -> list[tuple[int, int, int, int]]:
+    """Where each picture of ``screenshot``'s size lies in its 160x120 tile: fitted, centred."""
+    with Image.open(screenshot) as first:
+        width, height = first.size
+    scale = min(160 / width, 120 / height)
+    w, h = round(width * scale), round(height * scale)
+    left, top = (160 - w) // 2, (120 - h) // 2
+    return [(x + left, y + top, x + left + w, y + top + h) for x, y, _, _ in layout.tiles]
 
 
 async def test_batch_frames_carry_hashes_and_match(
@@ -49,6 +62,8 @@ async def test_batch_frames_carry_hashes_and_match(
     ) as service:
         results = await service.run([seed.magnet for seed in seeds.values()])
         frames = await service.frames()
+        sheets = await batch_sheets(service, tmp_path / "sheets")
+        shots = {job: await service.screenshots(job) for job in results.index}
     assert results["status"].tolist() == ["done"] * 3
     assert frames.dtypes.astype(str).to_dict() == FRAME_COLUMNS
     assert len(frames) == 12
@@ -73,3 +88,16 @@ async def test_batch_frames_carry_hashes_and_match(
                    seeds["film64"].handle.info_hash().to_bytes().hex()}  # fmt: skip
     assert set(groups["infohash"]) == film_hashes
     assert groups["score"].tolist() == [1.0, 1.0]
+
+    # One contact sheet per job, its tiles the job's frames in time order.
+    assert sorted(sheets) == sorted(results.index)
+    layout = sheet_layout(4, 4, (160, 120))
+
+    for job, sheet_path in sheets.items():
+        assert sheet_path.name == f"{results.loc[job, 'infohash']}-job{job}.sheet.jpg"
+        with Image.open(sheet_path) as sheet:
+            assert sheet.size == layout.size
+            boxes = pictures(layout, shots[job][0])
+            shown = [read_frame_index(sheet.convert("RGB").crop(box)) for box in boxes]
+        times = frames.loc[frames["job"] == job, "time"]
+        assert shown == [round(t * FPS) for t in times]
