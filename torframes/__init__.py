@@ -29,6 +29,7 @@ _EXPORTS: dict[str, str] = {
     "batch": "torframes.service.sync",
     "cache_info": "torframes.cache",
     "TorframesWarning": "torframes.warnings",
+    "match": "torframes.research.match",
 }
 
 _ERRORS = [

@@ -264,6 +264,8 @@ class Video:
         height: int | None = None,
         max_side: int | None = None,
         progress: ProgressOption = "auto",
+        hashes: bool = False,
+        skip_blank: bool = False,
     ) -> AsyncIterator[tuple[pd.Series, Image.Image]]:
         """Yield ``(row, image)`` for each row as soon as its own pieces are in.
 
@@ -271,12 +273,29 @@ class Video:
         Cancelling the iteration cancels the outstanding fetches. ``progress``
         shows frames done, peers, pieces and bytes while it runs ("auto": in
         Jupyter or on a terminal; see :mod:`torframes.api.progress`).
+        ``hashes=True`` adds ``phash``, ``dhash``, ``luma`` and ``blank`` to
+        each row; ``skip_blank=True`` moves a blank pick to the next keyframe
+        of its slice (rows gain ``moved`` and ``picked_time``). See
+        :mod:`torframes.research.frames`.
         """
         items = [r for _, r in rows.iterrows()] if isinstance(rows, pd.DataFrame) else list(rows)
         rows_ = [self._row(r) for r in items]
+        followers: dict[Any, pd.DataFrame] = {}
+        if skip_blank:
+            from torframes.research.frames import slice_followers
+
+            followers = slice_followers(self.keyframes, rows_)
 
         async def one(row: pd.Series) -> tuple[pd.Series, Image.Image]:
-            image = await self.frame(row, width=width, height=height, max_side=max_side)
+            size = {"width": width, "height": height, "max_side": max_side}
+            if hashes or skip_blank:
+                from torframes.research.frames import research_frame
+
+                follow = followers.get(row.name)
+                return await research_frame(
+                    self, row, follow, hashes=hashes, skip_blank=skip_blank, **size
+                )
+            image = await self.frame(row, **size)
             return row, image
 
         tasks = [asyncio.ensure_future(one(row)) for row in rows_]
@@ -304,21 +323,32 @@ class Video:
         max_side: int | None = None,
         quality: int = 90,
         progress: ProgressOption | Callable[[int], object] = "auto",
+        hashes: bool = False,
+        skip_blank: bool = False,
     ) -> pd.DataFrame:
         """Fetch, decode and write each row's picture; return the rows with a ``path`` column.
 
         File names come from the infohash, the file index and the time only
         (see :func:`torframes.decode.names.screenshot_name`). ``progress`` is
         as for :meth:`frames`, or a function called with 1 after each picture
-        is written (and then nothing is shown).
+        is written (and then nothing is shown). ``hashes`` and ``skip_blank``
+        add the columns described in :meth:`frames`.
         """
         callback = progress if callable(progress) else None
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         saved: list[tuple[Any, str]] = []
-        shown = False if callback is not None else progress
-        found = self.frames(rows, width=width, height=height, max_side=max_side, progress=shown)
-        async for row, image in found:
+        found: list[pd.Series] = []
+        async for row, image in self.frames(
+            rows,
+            width=width,
+            height=height,
+            max_side=max_side,
+            progress=False if callback is not None else progress,
+            hashes=hashes,
+            skip_blank=skip_blank,
+        ):
+            found.append(row)
             name = screenshot_name(self.torrent.infohash, self.file, float(row["time"]), fmt)
             target = directory / name
             await asyncio.to_thread(write_image, image, target, fmt, quality)
@@ -327,6 +357,11 @@ class Video:
                 callback(1)
         table = self._samples.loc[[label for label, _ in saved]].copy()
         table["path"] = pd.array([path for _, path in saved], dtype="string")
+        if hashes or skip_blank:
+            from torframes.research.frames import research_columns
+
+            extra = research_columns(found, hashes=hashes, skip_blank=skip_blank)
+            table = table.join(extra)
         return table.sort_values("time", kind="stable")
 
     async def locate(self, rows: pd.DataFrame) -> pd.DataFrame:
@@ -416,10 +451,26 @@ class Video:
             f"{plural(len(self.keyframes), 'keyframe')}>"
         )
 
+    # -- research (torframes.research) -------------------------------------------------------
+
+    async def sheet(
+        self, n: int = 16, columns: int = 4, *, max_side: int = 320, skip_blank: bool = False
+    ) -> Image.Image:
+        """A contact sheet: ``n`` evenly spread keyframes with timestamps under a header.
+
+        The header names the file, its duration, codec, picture size and the
+        bytes fetched against the file's size; ``skip_blank`` as in
+        :meth:`frames`. See :mod:`torframes.research.sheet`.
+        """
+        from torframes.research.contact import video_sheet
+
+        return await video_sheet(self, n, columns, max_side=max_side, skip_blank=skip_blank)
+
     # -- without await (torframes.sync) ------------------------------------------------------
 
     frame_sync = syncify(frame)
     save_sync = syncify(save)
+    sheet_sync = syncify(sheet)
 
     def frames_sync(
         self,

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from torframes import __version__
+from torframes.cli.sheet import add_sheet_arguments, sheet_format, write_sheet
 from torframes.errors import (
     BadSource,
     BadTime,
@@ -202,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     from torframes.cli.cache import add_cache_command
 
     add_cache_command(commands)
+    add_sheet_arguments(with_source("sheet", "draw a contact sheet of keyframes"), _at_least(1))
     return parser
 
 
@@ -373,6 +375,10 @@ def _check_output(args: argparse.Namespace) -> None:
         if needed and importlib.util.find_spec(needed) is None:
             raise UsageError(f"writing {suffix} needs {needed} (pip install torframes[parquet])")
         _check_folder(output.parent, output)
+    elif args.command == "sheet":
+        if args.output.is_dir() or sheet_format(args.output) is None:
+            raise UsageError(f"output must end in .jpg, .png or .webp, not {args.output.name!r}")
+        _check_folder(args.output.parent, args.output)
     elif args.command in ("screenshots", "batch"):
         wants_parquet = args.command == "batch" and args.keyframes == "parquet"
         if wants_parquet and importlib.util.find_spec("pyarrow") is None:
@@ -428,6 +434,8 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             table = video.samples if args.all_samples else video.keyframes
             _write_table(table, args.output)
             _say(args, f"wrote {len(table)} rows to {args.output}")
+        elif args.command == "sheet":
+            await write_sheet(video, args)
         else:
             await _screenshots(video, args)
         stats = video.stats

@@ -55,6 +55,7 @@ from typing import TYPE_CHECKING, Any
 
 from torframes.errors import ClientClosed, PieceTimeout, TorframesError
 from torframes.service.events import SUBSCRIPTION_BUFFER, EventHub, JobEvent, Subscription
+from torframes.service.frames_table import frames_table, record_frame_hashes
 from torframes.service.jobs import JobOptions, SourceSpec, job_key, source_spec, torrent_key
 from torframes.service.results import results_frame
 from torframes.service.retry import Backoff, error_kind, error_text, is_retryable
@@ -409,6 +410,10 @@ class ScreenshotService:
             await self.shutdown()
         return await self.results(ids)
 
+    async def frames(self, ids: Sequence[int] | None = None) -> pd.DataFrame:
+        """Per-frame hashes of jobs ``ids`` (default all); see :mod:`.frames_table`."""
+        return await asyncio.to_thread(frames_table, self._store, ids)
+
     async def screenshots(self, job: int) -> list[str]:
         """Paths of the images a job wrote, in time order."""
         return await asyncio.to_thread(self._store.screenshots, job)
@@ -620,6 +625,7 @@ class ScreenshotService:
                 name = screenshot_name(video.torrent.infohash, video.file, time_s, options.fmt)
                 target = output / name
                 await asyncio.to_thread(write_image, image, target, options.fmt, options.quality)
+                await asyncio.to_thread(record_frame_hashes, self._store, job.id, time_s, image)
                 active.frames += 1
                 # Resume data now also flushes what libtorrent holds of this frame's pieces
                 # (its part file's index among them): a crash after this line loses none.

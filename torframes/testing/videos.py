@@ -72,7 +72,8 @@ class VideoSpec:
     ``mdat``. ``audio_first`` creates the audio track first, so its samples
     are stored ahead of the video's in each interleave. ``noise`` adds
     per-frame pseudo-random texture, making frames large (for benchmark
-    files). ``label`` draws the frame number and time in large type and a
+    files). ``black`` lists frames drawn all black (no index band: for
+    tests of blank-frame handling). ``label`` draws the frame number and time in large type and a
     moving disc (for demo videos people look at). ``muxer_options`` and
     ``encoder_options`` pass straight to FFmpeg.
     """
@@ -91,6 +92,7 @@ class VideoSpec:
     noise: bool = False
     label: bool = False
     crf: int | None = None
+    black: tuple[int, ...] = ()
     muxer_options: Mapping[str, str] = field(default_factory=dict)
     encoder_options: Mapping[str, str] = field(default_factory=dict)
 
@@ -229,6 +231,8 @@ def make_video(path: str | Path, spec: VideoSpec | None = None, **changes: Any) 
             pixels = frame_pixels(
                 index, spec.width, spec.height, noise=spec.noise, label=spec.label, fps=spec.fps
             )
+            if index in spec.black:
+                pixels[...] = 0
             frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
             frame.pts = index
             frame.time_base = fractions.Fraction(1, spec.fps)
