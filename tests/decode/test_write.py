@@ -65,3 +65,15 @@ def test_an_unknown_format_is_refused_before_anything_is_written(tmp_path: Path)
     with pytest.raises(ValueError, match="format"):
         write_image(_picture(1), tmp_path / "shot.exe", "exe")
     assert os.listdir(tmp_path) == []
+
+
+def test_an_owned_write_replaces_what_a_killed_writer_left(tmp_path: Path) -> None:
+    """A writer killed with SIGKILL leaves its temporary file; the lease holder's next write
+    of the same picture takes it over and renames it away."""
+    target = tmp_path / "shot.jpg"
+    left = tmp_path / ".shot.jpg.part"
+    left.write_bytes(b"half a jpeg")
+    write_image(_picture(90), target, "jpeg", owned=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shot.jpg"]
+    with Image.open(target) as image:
+        assert image.size == (32, 24)

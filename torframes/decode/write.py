@@ -36,12 +36,17 @@ def write_image(
     quality: int = 90,
     *,
     fsync: bool = False,
+    owned: bool = False,
 ) -> Path:
     """Encode ``image`` as ``fmt`` (``jpeg``/``jpg``, ``png``, ``webp``) to ``target`` atomically.
 
     ``quality`` applies to JPEG and WebP. With ``fsync`` the data reach the
     disk before the rename (for a file recorded as written in a job store).
-    Returns ``target`` as a :class:`~pathlib.Path`.
+    ``owned`` says the caller alone may write ``target`` (the batch service
+    holds the job's lease): the temporary name is then fixed, so one left
+    behind by a writer killed with SIGKILL is replaced and renamed away by
+    the next write of the same picture. Otherwise each write has a
+    temporary name of its own. Returns ``target`` as a :class:`~pathlib.Path`.
     """
     target = Path(target)
     fmt = fmt.lower()
@@ -52,8 +57,9 @@ def write_image(
     options: dict[str, Any] = {"quality": quality} if fmt in ("jpeg", "webp") else {}
     # A name of its own (not mkstemp: that makes the file 0600, not as the umask says),
     # hidden, so that two writers of one target never share a temporary file.
-    partial = target.with_name(f".{target.name}.{secrets.token_hex(6)}{PARTIAL_SUFFIX}")
-    stream = open(partial, "xb")  # noqa: SIM115 - closed below, before the rename
+    unique = "" if owned else f".{secrets.token_hex(6)}"
+    partial = target.with_name(f".{target.name}{unique}{PARTIAL_SUFFIX}")
+    stream = open(partial, "wb" if owned else "xb")  # noqa: SIM115 - closed below, before the rename
     try:
         with stream:
             image.save(stream, format=fmt.upper(), **options)

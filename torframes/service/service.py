@@ -624,7 +624,9 @@ class ScreenshotService:
                 time_s = float(row["time"])
                 name = screenshot_name(video.torrent.infohash, video.file, time_s, options.fmt)
                 target = output / name
-                await asyncio.to_thread(write_image, image, target, options.fmt, options.quality)
+                await asyncio.to_thread(
+                    write_image, image, target, options.fmt, options.quality, owned=True
+                )
                 await asyncio.to_thread(record_frame_hashes, self._store, job.id, time_s, image)
                 active.frames += 1
                 # Resume data now also flushes what libtorrent holds of this frame's pieces
