@@ -101,3 +101,34 @@ async def test_batch_frames_carry_hashes_and_match(
             shown = [read_frame_index(sheet.convert("RGB").crop(box)) for box in boxes]
         times = frames.loc[frames["job"] == job, "time"]
         assert shown == [round(t * FPS) for t in times]
+
+
+async def test_the_batch_draws_a_sheet_per_job_when_asked(
+    swarm: LocalSwarm, videos: Path, tmp_path: Path
+) -> None:
+    film = make_video(videos / "film.mp4", frames=96, gop=12)
+    seed = swarm.seed(film, piece_size=16 * 1024)
+    settings = Settings.loopback(metadata_timeout=10, piece_timeout=10)
+    output = tmp_path / "shots"
+    async with tf.ScreenshotService(
+        settings, workers=1, store=tmp_path / "jobs.sqlite", output=output, n=4, sheet=True
+    ) as service:
+        results = await service.run([seed.magnet])
+        shots = await service.screenshots(int(results.index[0]))
+    assert results["status"].tolist() == ["done"]
+    infohash = results["infohash"].iloc[0]
+    sheet_path = output / f"{infohash}-f0.sheet.jpg"
+    layout = sheet_layout(4, 4, (160, 120), header_lines=2)
+    with Image.open(sheet_path) as sheet:
+        assert sheet.size == layout.size
+        boxes = pictures(layout, shots[0])
+        shown = [read_frame_index(sheet.convert("RGB").crop(box)) for box in boxes]
+    written = []
+    for path in shots:
+        with Image.open(path) as image:
+            written.append(read_frame_index(image.convert("RGB")))
+    assert len(written) == 4
+    assert shown == written == sorted(written)
+    assert sorted(p.name for p in output.iterdir() if p.name.endswith(".sheet.jpg")) == [
+        sheet_path.name
+    ]

@@ -266,6 +266,11 @@ def _add_batch(commands: Any) -> None:
         help="also write each video's keyframe table (default: no table)",
     )
     batch.add_argument(
+        "--sheets",
+        action="store_true",
+        help="also draw a contact sheet of each video's screenshots (default: none)",
+    )
+    batch.add_argument(
         "--fresh",
         action="store_true",
         help="start over: delete DIR's job store and pieces (default: resume)",
@@ -505,6 +510,7 @@ async def _batch(args: argparse.Namespace, settings: Settings) -> int:
         "fmt": args.format,
         "max_side": args.max_side,
         "keyframes": args.keyframes,
+        "sheet": args.sheets,
         "peers": args.peer,
     }
     try:

@@ -19,7 +19,7 @@ from torframes.research.sheet import render_sheet
 if TYPE_CHECKING:
     from torframes.service.service import ScreenshotService
 
-__all__ = ["batch_sheets"]
+__all__ = ["batch_sheets", "write_job_sheet"]
 
 
 async def batch_sheets(
@@ -44,23 +44,29 @@ async def batch_sheets(
             f"{row['name']}  (file {row['file']})",
             f"{row['infohash']}  {row['frames']} keyframes, fetched {row['bytes_fetched']:,} bytes",
         ]
-        sheet = await asyncio.to_thread(_draw, times, paths, header, columns, tile_size)
         ext = "jpg" if fmt == "jpeg" else fmt
         target = directory / f"{row['infohash']}-job{job}.sheet.{ext}"
-        directory.mkdir(parents=True, exist_ok=True)
-        written[int(job)] = await asyncio.to_thread(write_image, sheet, target, fmt)
+        shots = list(zip(paths, times, strict=True))
+        written[int(job)] = await asyncio.to_thread(
+            write_job_sheet, shots, header, target, fmt, columns=columns, tile_size=tile_size
+        )
     return written
 
 
-def _draw(
-    times: list[float],
-    paths: list[str],
+def write_job_sheet(
+    shots: list[tuple[str, float]],
     header: list[str],
-    columns: int,
-    tile_size: tuple[int, int],
-) -> Image.Image:
+    target: Path,
+    fmt: str = "jpeg",
+    *,
+    columns: int = 4,
+    tile_size: tuple[int, int] = (160, 120),
+) -> Path:
+    """Draw a sheet of a job's written screenshots (``(path, time)``) under ``header``; write it."""
     tiles = []
-    for seconds, path in zip(times, paths, strict=True):
+    for path, seconds in shots:
         with Image.open(path) as image:
             tiles.append((seconds, image.convert("RGB")))
-    return render_sheet(tiles, columns=columns, header=header, tile_size=tile_size)[0]
+    sheet = render_sheet(tiles, columns=columns, header=header, tile_size=tile_size)[0]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return write_image(sheet, target, fmt)

@@ -33,7 +33,7 @@ __all__ = ["EVENT_KINDS", "SUBSCRIPTION_BUFFER", "EventHub", "JobEvent", "Subscr
 
 log = logging.getLogger(__name__)
 
-EVENT_KINDS = ("queued", "metadata", "index", "frame", "retry", "done", "failed")
+EVENT_KINDS = ("queued", "metadata", "index", "frame", "sheet", "retry", "done", "failed")
 
 #: Events a subscription holds for its reader before dropping the oldest.
 SUBSCRIPTION_BUFFER = 10_000

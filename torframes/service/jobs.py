@@ -51,6 +51,8 @@ class JobOptions:
     ``output`` (default: the service's output folder) as ``fmt`` images,
     scaled so the longer side is at most ``max_side``. ``keyframes``
     (``"csv"`` or ``"parquet"``) also writes the keyframe table there.
+    ``sheet`` also writes a contact sheet of the job's screenshots there
+    (``<infohash>-f<file>.sheet.<ext>``, see :mod:`torframes.research.sheet`).
     """
 
     n: int = 5
@@ -63,6 +65,7 @@ class JobOptions:
     max_side: int | None = None
     quality: int = 90
     keyframes: str | None = None
+    sheet: bool = False
 
     @property
     def picks(self) -> int | None:

@@ -609,7 +609,23 @@ class ScreenshotService:
                 "the frames were not all written",
                 active.infohash,
             )
+            if options.sheet:
+                await self._sheet(active, video, output)
         active.piece_floor = video.stats.piece_floor
+
+    async def _sheet(self, active: _Active, video: Video, output: Path) -> None:
+        """A contact sheet of the screenshots the job wrote (also those of an earlier attempt)."""
+        from torframes.research.batch import write_job_sheet
+        from torframes.research.contact import sheet_header
+
+        options = active.job.options
+        shots = await asyncio.to_thread(self._store.screenshot_times, active.job.id)
+        if not shots:
+            return
+        ext = "jpg" if options.fmt == "jpeg" else options.fmt
+        target = output / f"{video.torrent.infohash}-f{video.file}.sheet.{ext}"
+        await asyncio.to_thread(write_job_sheet, shots, sheet_header(video), target, options.fmt)
+        self._emit(active, "sheet", path=os.fspath(target))
 
     async def _frames(self, active: _Active, video: Video, picks: Any, output: Path) -> None:
         from torframes.decode.names import screenshot_name

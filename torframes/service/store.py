@@ -552,6 +552,13 @@ class JobStore:
             rows = self._fetch("SELECT * FROM attempts WHERE job_id = ? ORDER BY number", (job_id,))
         return [dict(row) for row in rows]
 
+    def screenshot_times(self, job_id: int) -> list[tuple[str, float]]:
+        """``(path, time)`` of the images written for a job, in time order."""
+        rows = self._fetch(
+            "SELECT path, time FROM screenshots WHERE job_id = ? ORDER BY time, path", (job_id,)
+        )
+        return [(row[0], float(row[1])) for row in rows]
+
     def screenshots(self, job_id: int) -> list[str]:
         """Paths of the images written for a job, in time order."""
         rows = self._fetch(
