@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from torframes.api.video import open_video
-from torframes.cache.layout import CacheLayout
+from torframes.cache.layout import FORMAT_VERSION, CacheLayout
 from torframes.settings import Settings
 from torframes.testing.swarm import LocalSwarm
 from torframes.testing.videos import read_frame_index
@@ -103,7 +103,9 @@ async def test_wrong_version_metadata_is_fetched_again(
     async with Client(cached_settings) as client:
         await open_video(client, seed.magnet)
     path = CacheLayout(cache_dir).metadata_path(seed.infohash)
-    path.write_bytes(path.read_bytes().replace(b"versioni1e", b"versioni0e"))
+    current = f"versioni{FORMAT_VERSION}e".encode()
+    assert current in path.read_bytes()
+    path.write_bytes(path.read_bytes().replace(current, b"versioni0e"))
     async with Client(cached_settings) as client:
         video = await open_video(client, seed.magnet)
         assert not video.stats.metadata_from_cache

@@ -89,3 +89,31 @@ async def test_unusable_cache_folder_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match=r"cannot use the cache folder .*TORFRAMES_CACHE=0"):
         await client.start()
     await client.close()
+
+
+async def test_a_matroska_index_is_cached_as_data_and_locates_with_no_peer(
+    swarm: LocalSwarm, cached_settings: Settings, cache_dir: Path, tmp_path: Path
+) -> None:
+    """Matroska Cues rows are placed on demand by the index's locator: cached as JSON data."""
+    from torframes.testing.videos import make_video
+
+    path = make_video(tmp_path / "clip.mkv", container="mkv", frames=96, gop=24)
+    seed = swarm.seed(path, piece_size=16 * KiB)
+    async with Client(cached_settings) as client:
+        first = await open_video(client, seed.magnet)
+        assert first.samples["size"].isna().all()  # Cues rows: placed by the locator
+        row = first.keyframes.iloc[2]
+        await first.frame(row)
+        floor = first.stats.piece_floor
+    assert seed.wait_uploaded(floor) == floor
+    manifests = list(cache_dir.rglob("index/*.json"))
+    assert manifests
+    assert all(b"matroska" in m.read_bytes() for m in manifests)
+    swarm.remove(seed)
+    async with Client(cached_settings) as client:
+        second = await open_video(client, seed.infohash)
+        assert second.stats.index_from_cache
+        image = await second.frame(second.keyframes.iloc[2])
+        assert read_frame_index(image) == round(float(row["time"]) * FPS)
+        assert second.stats.bytes_fetched == 0
+    assert seed.uploaded() == floor

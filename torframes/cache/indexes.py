@@ -8,18 +8,16 @@ and both tables hash to what it says, so a truncated table, a table from
 another write, or an older format is re-parsed, never misread.
 
 A Matroska index's locator (which reads block headers in Clusters on
-demand) is kept pickled in the manifest; the cache folder is the user's
-own, as trusted as their home folder.
+demand) is kept in the manifest as plain data (:meth:`MatroskaLocator.to_state`),
+never pickled: nothing read from the cache can run code.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
 import json
 import logging
-import pickle
 from typing import Any
 
 import pandas as pd
@@ -28,6 +26,7 @@ from torframes.api.probe import Probe, ProbeRound
 from torframes.cache.atomic import sweep_temporaries, write_atomic
 from torframes.cache.layout import FORMAT_VERSION, CacheLayout
 from torframes.containers.base import ByteRange, ContainerIndex, DecoderConfig
+from torframes.containers.matroska.locate import MatroskaLocator
 from torframes.plan.pieces import PieceGeometry
 
 __all__ = ["load_probe", "save_probe"]
@@ -98,11 +97,7 @@ def save_probe(
             }
             for c in index.decoder_configs.values()
         ],
-        "locator": (
-            None
-            if index.locator is None
-            else base64.b64encode(pickle.dumps(index.locator)).decode("ascii")
-        ),
+        "locator": _locator_state(index.locator),
         "rounds": [_round(r) for r in probe.rounds],
         "floor_pieces": sorted(probe.floor_pieces),
         "seconds": probe.seconds,
@@ -115,6 +110,15 @@ def save_probe(
     write_atomic(folder / f"{file_index}.samples.parquet", samples)
     write_atomic(folder / f"{file_index}.tracks.parquet", tracks)
     write_atomic(folder / f"{file_index}.json", json.dumps(manifest).encode())
+
+
+def _locator_state(locator: object) -> dict[str, Any] | None:
+    """The row locator as JSON data; only Matroska has one (MP4 and AVI rows are placed)."""
+    if locator is None:
+        return None
+    if not isinstance(locator, MatroskaLocator):
+        raise TypeError(f"no cache form for a {type(locator).__name__}")
+    return {"matroska": locator.to_state()}
 
 
 def load_probe(
@@ -139,7 +143,7 @@ def load_probe(
         return _probe_from(manifest, tables["samples"], tables["tracks"])
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, KeyError, TypeError, pickle.UnpicklingError) as error:
+    except (OSError, ValueError, KeyError, TypeError) as error:
         log.info("cached index of %s file %d unreadable (%s): re-parsed", infohash, file_index,
                  error)  # fmt: skip
         return None
@@ -167,7 +171,7 @@ def _probe_from(manifest: dict[str, Any], samples: pd.DataFrame, tracks: pd.Data
         layout=tuple((name, ByteRange(a, b)) for name, a, b in manifest["layout"]),
         complete=bool(manifest["complete"]),
         notes=tuple(manifest["notes"]),
-        locator=None if locator is None else pickle.loads(base64.b64decode(locator)),
+        locator=None if locator is None else MatroskaLocator.from_state(locator["matroska"]),
     )
     rounds = tuple(
         ProbeRound(

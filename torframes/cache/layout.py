@@ -27,7 +27,7 @@ from pathlib import Path
 __all__ = ["FORMAT_VERSION", "CacheLayout", "check_infohash", "storage_names"]
 
 #: Version of every cache entry's format; an entry of another version is rebuilt, never read.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the Matroska locator as JSON data, not a pickle
 
 _INFOHASH = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 

@@ -13,8 +13,11 @@ block header (track number VINT, 2-octet timestamp, flags, lacing sizes).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from torframes.containers.base import ByteRange, IndexLimits, Located, Need, SampleLocator
@@ -138,6 +141,39 @@ class MatroskaLocator:
         self.limits = limits
         self.delays = dict(delays)
         self.cues = cues
+
+    def to_state(self) -> dict[str, Any]:
+        """Plain JSON types, for the persistent cache (never pickled: the cache is only data)."""
+        cues = self.cues
+        return {
+            "file_size": self.file_size,
+            "segment_end": self.segment_end,
+            "limits": dataclasses.asdict(self.limits),
+            "delays": sorted([int(track), int(delay)] for track, delay in self.delays.items()),
+            "cues": None
+            if cues is None
+            else {
+                name: [int(v) for v in getattr(cues, name)]
+                for name in ("track", "offset", "pts", "time", "relative")
+            },
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> MatroskaLocator:
+        """The locator :meth:`to_state` described; ``ValueError``/``TypeError`` if it is not one."""
+        limits = IndexLimits(**{k: int(v) for k, v in dict(state["limits"]).items()})
+        delays = {int(track): int(delay) for track, delay in state["delays"]}
+        cues = state["cues"]
+        rows = None
+        if cues is not None:
+            arrays = {
+                name: np.asarray(cues[name], dtype=np.int64)
+                for name in ("track", "offset", "pts", "time", "relative")
+            }
+            if len({len(a) for a in arrays.values()}) != 1:
+                raise ValueError("cue arrays of different lengths")
+            rows = CueRows(**arrays)
+        return cls(int(state["file_size"]), int(state["segment_end"]), limits, delays, rows)
 
     def __call__(self, row: pd.Series) -> SampleLocator:
         track, offset, pts = int(row["track_id"]), int(row["offset"]), int(row["pts"])
