@@ -173,7 +173,7 @@ async def method_whole_file(client: Client, seed: Seed, n: int) -> Run:
 
 async def floor_of(seed: Seed, n: int) -> int:
     """The piece floor of the job: headers walked + moov + the picked samples."""
-    async with Client(Settings.loopback(piece_timeout=600)) as client:
+    async with Client(Settings.loopback(piece_timeout=600, cache=False)) as client:
         video = await open_video(client, seed.magnet, progress=False)
         picks = video.select(n, "even")
         needed = set(video.probe.floor_pieces) | pieces_for_rows(picks)
@@ -195,7 +195,7 @@ async def bench(size_mb: int, n: int, piece_sizes: list[int]) -> list[Run]:
                 seed = swarm.seed(path, piece_size=piece_size)
                 floor = await floor_of(seed, n)
                 for _name, method in methods:
-                    async with Client(Settings.loopback(piece_timeout=600)) as client:
+                    async with Client(Settings.loopback(piece_timeout=600, cache=False)) as client:
                         run = await method(client, seed, n)
                     run.layout, run.piece_size, run.piece_floor = layout, piece_size, floor
                     runs.append(run)

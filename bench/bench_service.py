@@ -39,8 +39,11 @@ def child(sources: Path, workers: int, frames: int, trace: bool) -> None:
 
     magnets = sources.read_text().split()
     folder = Path(tempfile.mkdtemp(prefix="bench-service-"))
-    settings = Settings.loopback(
-        service_metadata_timeout=30, service_index_timeout=60, service_frames_timeout=60
+    settings = Settings.loopback(  # no persistent cache: every run starts from nothing
+        service_metadata_timeout=30,
+        service_index_timeout=60,
+        service_frames_timeout=60,
+        cache=False,
     )
 
     async def run() -> tuple[float, dict[str, int]]:
