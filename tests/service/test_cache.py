@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from torframes.cache import Cache
-from torframes.service import ScreenshotService
+from torframes.service import JobEvent, ScreenshotService
 from torframes.settings import Settings
 from torframes.testing import LocalSwarm, read_frame_index
 from torframes.testing.oracle import keyframe_packets
@@ -176,3 +176,30 @@ async def test_a_job_put_back_resumes_from_the_cache_checked_not_trusted(
     for path, time in shots:
         with Image.open(path) as image:
             assert read_frame_index(image) == round(time * FPS)
+
+
+async def test_the_cache_budget_is_kept_as_jobs_end(
+    swarm: LocalSwarm, clip: Path, long_clip: Path, tmp_path: Path
+) -> None:
+    """Over ``cache_max_bytes``, a finished job's torrent is evicted when it ends, not at close."""
+    seeds = [
+        swarm.seed({"budget-a.mp4": clip.read_bytes()}, piece_size=PIECE),
+        swarm.seed({"budget-b.mp4": long_clip.read_bytes()}, piece_size=PIECE),
+    ]
+    settings = _settings(tmp_path / "cache").model_copy(update={"cache_max_bytes": 1})
+    cache = Cache.from_settings(settings)
+    assert cache is not None
+    cached_at_done: dict[str, list[str]] = {}
+
+    def on_event(event: JobEvent) -> None:
+        if event.kind == "done" and event.infohash is not None:
+            cached_at_done[event.infohash] = cache.table()["infohash"].tolist()
+
+    async with ScreenshotService(
+        settings, workers=1, store=tmp_path / "jobs.sqlite", on_event=on_event, n=1
+    ) as service:
+        results = await service.run([seed.magnet for seed in seeds])
+    assert results["status"].tolist() == ["done", "done"]
+    assert (results["bytes_fetched"] > 0).all()
+    # each job's torrent left the cache as the job ended (its entries beyond 1 byte)
+    assert cached_at_done == {seed.infohash: [] for seed in seeds}
