@@ -203,3 +203,22 @@ async def test_the_cache_budget_is_kept_as_jobs_end(
     assert (results["bytes_fetched"] > 0).all()
     # each job's torrent left the cache as the job ended (its entries beyond 1 byte)
     assert cached_at_done == {seed.infohash: [] for seed in seeds}
+
+
+async def test_two_jobs_on_one_new_torrent_share_it_and_count_each_byte_once(
+    swarm: LocalSwarm, long_clip: Path, tmp_path: Path
+) -> None:
+    """Metadata from the peer: the torrent is added again from the cached metadata, held by both."""
+    seed = swarm.seed({"batch-cache-twice.mp4": long_clip.read_bytes()}, piece_size=PIECE)
+    settings = _settings(tmp_path / "cache").model_copy(update={"service_max_retries": 0})
+    async with ScreenshotService(settings, workers=2, store=tmp_path / "jobs.sqlite") as service:
+        await service.submit(seed.magnet, n=2)
+        await service.submit(seed.magnet, times=[1.0, 2.0])
+        results = await service.run()
+        assert not service.client.torrents  # both jobs let it go
+    assert results["status"].tolist() == ["done", "done"]
+    assert results["attempts"].tolist() == [1, 1]
+    total = int(results["bytes_fetched"].sum())
+    assert seed.wait_uploaded(total) == total
+    held = await _held_in_cache(settings, seed.infohash)
+    assert seed.transfer_size(held) == total
