@@ -11,7 +11,8 @@ Modules, one job each:
   and to ``async for``;
 * ``retry``   — classifying failures (by type) and the backoff;
 * ``storage`` — :class:`DiskBudget`: piece storage within a budget,
-  finished torrents' data released first;
+  finished torrents' data released first (pieces in the persistent cache
+  are under the cache's budget instead);
 * ``results`` — the results table;
 * ``sync``    — :func:`batch`, the blocking wrapper for scripts (and the CLI).
 """

@@ -38,6 +38,20 @@ same batch starts again over the store:
   libtorrent's part file had not reached the disk (the check finds the
   others);
 - an image written but not recorded is written again under the same name.
+
+**Pieces in the persistent cache.** With ``settings.cache`` on and no
+``storage_dir`` given, pieces are kept where :class:`~torframes.Client`
+keeps them, in the cache (:mod:`torframes.cache`): a later batch over the
+same torrents, with another store, output and picks, fetches only the
+pieces the cache does not hold. Then the cache's budget applies
+(``cache_max_bytes``, least recently used first, evicted as jobs end for
+good and when the client closes; the torrents in the session are kept),
+not ``service_disk_budget``; a job may start only while the pieces of
+running jobs stay under it. A job resumed after SIGKILL, a retry or a
+shutdown takes only the metadata from its resume data: libtorrent checks
+the cached files against their hashes, so no piece recorded there is
+fetched again, and a piece evicted or corrupted since is fetched, never
+trusted.
 """
 
 from __future__ import annotations
@@ -77,6 +91,9 @@ log = logging.getLogger(__name__)
 #: Seconds in-flight jobs get to finish when shutting down, unless told otherwise.
 SHUTDOWN_DEADLINE = 30.0
 
+#: Seconds a torrent leaving the session gets to write its pieces to the cache.
+FLUSH_TIMEOUT = 10.0
+
 
 @dataclass(eq=False)
 class _Active:
@@ -87,6 +104,7 @@ class _Active:
     stage: str = "metadata"  # metadata, ready, work
     torrent: Torrent | None = None
     baseline: int = 0
+    carried: int = 0  # fetched by a torrent the job held before (see ScreenshotService._rehold)
     task: asyncio.Task[None] | None = None
     infohash: str | None = None
     frames: int = 0
@@ -96,8 +114,8 @@ class _Active:
     def fetched(self) -> int:
         """Payload bytes this attempt fetched so far."""
         if self.torrent is None:
-            return 0
-        return max(0, int(self.torrent.stats.bytes_fetched) - self.baseline)
+            return self.carried
+        return self.carried + max(0, int(self.torrent.stats.bytes_fetched) - self.baseline)
 
 
 class ScreenshotService:
@@ -106,8 +124,9 @@ class ScreenshotService:
     ``client``: a :class:`~torframes.Client` to share (left open), or
     :class:`~torframes.Settings` (default: from the environment) for a client
     the service makes and closes. A client it makes keeps its pieces in
-    ``pieces/`` beside a store file unless ``storage_dir`` is set, so a
-    later process resumes from them. ``workers`` defaults to
+    the persistent cache when ``settings.cache`` is on, else in ``pieces/``
+    beside a store file, unless ``storage_dir`` is set; either way a later
+    process resumes from them. ``workers`` defaults to
     ``settings.service_workers``. ``store``: a :class:`JobStore` or a path
     to its SQLite file (default: in memory, nothing survives the process).
     ``output``: where screenshots go (default: ``screenshots/`` beside the
@@ -142,7 +161,7 @@ class ScreenshotService:
             self._client, self._owns_client = client, False
         else:
             settings = client if client is not None else Settings()
-            if settings.storage_dir is None and folder is not None:
+            if settings.storage_dir is None and folder is not None and not settings.cache:
                 settings = settings.model_copy(update={"storage_dir": folder / "pieces"})
             self._client, self._owns_client = Client(settings), True
         self.settings: Settings = self._client.settings
@@ -156,7 +175,11 @@ class ScreenshotService:
         self._defaults = JobOptions.make(**job_options)
         self.owner = new_owner()
         self._hub = EventHub(on_event)
-        self._budget = DiskBudget(self.settings.service_disk_budget)
+        # With pieces in the cache, the cache's budget bounds them (see the module docstring).
+        self._pieces_in_cache = self._client.pieces_in_cache
+        settings = self.settings
+        budget = settings.cache_max_bytes if self._pieces_in_cache else settings.service_disk_budget
+        self._budget = DiskBudget(budget)
         self._backoff = Backoff(self.settings.service_backoff, self.settings.service_backoff_max)
         self._active: dict[int, _Active] = {}
         self._ending: set[asyncio.Task[None]] = set()
@@ -216,7 +239,7 @@ class ScreenshotService:
         self._changed = asyncio.Event()
         self._stopped = asyncio.Event()
         await self._client.start()
-        if self._client.storage_dir is not None:
+        if self._client.storage_dir is not None and not self._pieces_in_cache:
             finished = await asyncio.to_thread(self._store.infohashes, ("done", "failed"))
             finished -= await asyncio.to_thread(self._store.infohashes, ("queued", "running"))
             storage = self._client.storage_dir
@@ -496,14 +519,15 @@ class ScreenshotService:
         job = active.job
         self._emit(active, "metadata")
         resume = job.resume_data
-        storage = self._client.storage_dir
-        if resume is not None and (storage is None or job.resume_dir != os.fspath(storage)):
+        if resume is not None and job.resume_dir != self._resume_dir():
             resume = None  # saved by a client with other storage: its pieces are not here
         torrent = await self._client.add(
             job.source.value(),
             peers=list(job.options.peers) or None,
             resume_data=resume,
-            check=job.interrupted,
+            # Cached pieces are checked, never taken on trust: another process may
+            # have evicted some since, or written others.
+            check=job.interrupted or self._pieces_in_cache,
         )
         self._hold(active, torrent)
         await torrent.wait_metadata(timeout=self.settings.service_metadata_timeout)
@@ -524,6 +548,30 @@ class ScreenshotService:
         active.infohash = torrent.infohash
         self._users[torrent] = self._users.get(torrent, 0) + 1
         self._budget.track(active.job.id, torrent)
+
+    async def _rehold(self, active: _Active, torrent: Torrent) -> None:
+        """Hold ``torrent`` instead of the job's torrent, which the cache replaced.
+
+        Opening a torrent whose metadata came from a peer adds it again from
+        the metadata just cached, so that its pieces go to the cache's files
+        (:func:`~torframes.api.cached.open_cached`); what the first one
+        fetched still counts, and so does what the new one fetched for this
+        job's index, unless another job of this service holds it too.
+        """
+        carried = active.fetched()
+        shared = self._users.get(torrent, 0) > 0
+        await self._release_torrent(active, finished=False)
+        self._hold(active, torrent)
+        active.carried = carried
+        if not shared:
+            active.baseline = 0
+
+    def _resume_dir(self) -> str:
+        """Where the pieces that resume data counts are kept: the cache's folder, or storage."""
+        cache = self._client.disk_cache
+        if self._pieces_in_cache and cache is not None:
+            return os.fspath(cache.root)
+        return os.fspath(self._client.storage_dir or "")
 
     # -- the workers -----------------------------------------------------------------------------
 
@@ -573,6 +621,8 @@ class ScreenshotService:
             active.infohash,
         )
         torrent = video.torrent
+        if torrent is not active.torrent:
+            await self._rehold(active, torrent)
         output = Path(options.output) if options.output is not None else self.output
         await asyncio.to_thread(output.mkdir, parents=True, exist_ok=True)
         keyframes_path = None
@@ -599,7 +649,7 @@ class ScreenshotService:
             bytes_fetched=job.bytes_fetched + active.fetched(),
             elapsed_s=self._elapsed(active),
             resume_data=resume,
-            resume_dir=os.fspath(self._client.storage_dir or ""),
+            resume_dir=self._resume_dir(),
             keyframes_path=None if keyframes_path is None else os.fspath(keyframes_path),
         )
         if picks is not None and len(picks):
@@ -713,7 +763,7 @@ class ScreenshotService:
             resume = await self._save_resume(active)
             if resume is not None:
                 values["resume_data"] = resume
-                values["resume_dir"] = os.fspath(self._client.storage_dir or "")
+                values["resume_dir"] = self._resume_dir()
             # Its torrent (paused) leaves first: the job may be claimed again as soon
             # as it is recorded. Nothing is deleted, and its pieces are on disk.
             await self._release_torrent(active, finished=False)
@@ -784,16 +834,36 @@ class ScreenshotService:
             self._users[torrent] = users
             return
         self._users.pop(torrent, None)
+        if self._pieces_in_cache and not torrent.removed and torrent.has_metadata:
+            # Its pieces on disk before it leaves: the next batch checks them there.
+            try:
+                await torrent.flush(timeout=FLUSH_TIMEOUT)
+            except (TorframesError, RuntimeError) as error:
+                log.warning("could not flush %s to the cache: %s", torrent.infohash, error)
         try:
             await torrent.remove(delete_files=False)
         except Exception:
             log.exception("removing torrent %s failed", torrent.infohash)
-        if finished and self._client.storage_dir is not None:
+        if finished and self._pieces_in_cache:
+            await self._enforce_cache_budget()
+        elif finished and self._client.storage_dir is not None:
             # Another job on this torrent may still need the folder: its resume data
             # counts the pieces in it.
             waiting = await asyncio.to_thread(self._store.infohashes, ("queued", "running"))
             if torrent.infohash not in waiting:
                 await self._budget.finished(torrent.save_path)
+
+    async def _enforce_cache_budget(self) -> None:
+        """Evict from the cache beyond its budget, keeping the torrents of unfinished jobs."""
+        cache = self._client.disk_cache
+        if cache is None:
+            return
+        waiting = await asyncio.to_thread(self._store.infohashes, ("queued", "running"))
+        keep = frozenset(waiting) | frozenset(self._client.torrents)
+        try:
+            await asyncio.to_thread(cache.enforce_budget, keep)
+        except (OSError, ValueError) as error:
+            log.warning("could not keep the torframes cache within its budget: %s", error)
 
     # -- helpers -------------------------------------------------------------------------------
 

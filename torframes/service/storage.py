@@ -15,6 +15,11 @@ finished folders by the blocks they take on disk. Once over budget it
 deletes finished folders, oldest first. A job may start only while active
 torrents alone stay under the budget; otherwise it fails with
 :class:`~torframes.StorageBudgetExceeded`, which is retried later.
+
+When the service keeps pieces in the persistent cache (:mod:`torframes.cache`),
+only that last rule is used, with the cache's ``cache_max_bytes``: the
+cache's own least-recently-used eviction releases finished torrents, and
+no folder of the cache is adopted or deleted here.
 """
 
 from __future__ import annotations

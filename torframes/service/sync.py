@@ -72,8 +72,9 @@ async def run_batch(
     """Run ``sources`` as one batch in ``output``; the results (also written to ``results.csv``).
 
     Resumes the store already in ``output`` unless ``fresh`` (which deletes
-    it, with the pieces kept beside it). On any of ``signals``, and when
-    cancelled, it shuts down gracefully (``deadline`` s for in-flight jobs);
+    it, with the pieces kept beside it; pieces in the persistent cache stay).
+    On any of ``signals``, and when cancelled, it shuts down gracefully
+    (``deadline`` s for in-flight jobs);
     jobs not finished are left queued in the store, and their rows say so.
     """
     folder = Path(output)
