@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import torframes
-import torframes.cache.atomic as atomic
+import torframes.atomic as atomic
 
 real_replace = os.replace
 

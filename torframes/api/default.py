@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import shutil
 import weakref
 from collections.abc import AsyncGenerator, Iterable
 from dataclasses import dataclass
@@ -107,16 +106,10 @@ def close_at_exit(executor: concurrent.futures.ThreadPoolExecutor) -> None:
     ``executor`` (one that runs calls inline: worker threads are gone at
     exit) as its default executor. Whatever could not be closed so (its
     loop already closed, or a second Ctrl-C) still has its temporary storage
-    folder deleted.
+    folder deleted at exit by the :class:`Client`'s own finalizer.
     """
-    try:
-        for loop, default in list(_defaults.items()):
-            if default.client.closed or loop.is_running() or loop.is_closed():
-                continue
-            loop.set_default_executor(executor)
-            loop.run_until_complete(default.keeper.aclose())
-    finally:  # what could not be closed (a closed loop, a second Ctrl-C) loses its storage
-        for default in list(_defaults.values()):
-            client = default.client
-            if client.settings.storage_dir is None and client.storage_dir is not None:
-                shutil.rmtree(client.storage_dir, ignore_errors=True)
+    for loop, default in list(_defaults.items()):
+        if default.client.closed or loop.is_running() or loop.is_closed():
+            continue
+        loop.set_default_executor(executor)
+        loop.run_until_complete(default.keeper.aclose())

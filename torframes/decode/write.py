@@ -1,32 +1,24 @@
 """Writing a screenshot whole or not at all.
 
 One writer for :meth:`Video.save <torframes.api.video.Video.save>` and the
-batch service. The picture is encoded into a temporary file in the target's
-own folder (so the rename cannot cross file systems), optionally flushed to
-disk with ``fsync``, then moved over the target with :func:`os.replace`
-(POSIX ``rename(2)``, atomic: a reader sees the old file or the new one,
-never part of one; ``MoveFileEx`` with ``MOVEFILE_REPLACE_EXISTING`` on
-Windows). If encoding or writing
-fails the temporary file is deleted and any older file of that name is left
-as it was.
+batch service: the picture is encoded through :func:`torframes.atomic.atomic_write`
+(a temporary file in the target's folder, then a rename), so a file of that
+name is whole, and a failed write leaves the older one untouched and no
+partial file.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import secrets
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
+from torframes.atomic import atomic_write
 from torframes.decode.names import FORMATS
 
 __all__ = ["write_image"]
-
-#: Suffix of the temporary file a picture is encoded into before the rename.
-PARTIAL_SUFFIX = ".part"
 
 
 def write_image(
@@ -55,20 +47,6 @@ def write_image(
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {sorted(FORMATS)}, not {fmt!r}")
     options: dict[str, Any] = {"quality": quality} if fmt in ("jpeg", "webp") else {}
-    # A name of its own (not mkstemp: that makes the file 0600, not as the umask says),
-    # hidden, so that two writers of one target never share a temporary file.
-    unique = "" if owned else f".{secrets.token_hex(6)}"
-    partial = target.with_name(f".{target.name}{unique}{PARTIAL_SUFFIX}")
-    stream = open(partial, "wb" if owned else "xb")  # noqa: SIM115 - closed below, before the rename
-    try:
-        with stream:
-            image.save(stream, format=fmt.upper(), **options)
-            if fsync:
-                stream.flush()
-                os.fsync(stream.fileno())
-        os.replace(partial, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(partial)
-        raise
+    with atomic_write(target, owned=owned, fsync=fsync) as stream:
+        image.save(stream, format=fmt.upper(), **options)
     return target

@@ -67,6 +67,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from torframes.atomic import atomic_write
 from torframes.errors import ClientClosed, PieceTimeout, TorframesError
 from torframes.service.events import SUBSCRIPTION_BUFFER, EventHub, JobEvent, Subscription
 from torframes.service.frames_table import frames_table, record_frame_hashes
@@ -889,9 +890,9 @@ async def _within(coroutine: Any, timeout: float, what: str, infohash: str | Non
 
 
 def _write_table(table: pd.DataFrame, target: Path, fmt: str) -> None:
-    partial = target.with_name(target.name + ".part")
-    if fmt == "parquet":
-        table.to_parquet(partial, index=False)
-    else:
-        table.to_csv(partial, index=False)
-    os.replace(partial, target)
+    """Write a job's keyframe table whole or not at all (the job's lease holder alone writes it)."""
+    with atomic_write(target, owned=True) as out:
+        if fmt == "parquet":
+            table.to_parquet(out, index=False)
+        else:
+            table.to_csv(out, index=False, mode="wb")

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from torframes.atomic import atomic_write
 from torframes.service.service import SHUTDOWN_DEADLINE, ScreenshotService
 from torframes.settings import Settings
 from torframes.sync import run_sync
@@ -108,10 +109,13 @@ async def run_batch(
 async def _write_results(service: ScreenshotService, ids: list[int], folder: Path) -> pd.DataFrame:
     table = await service.results(ids)
     target = folder / RESULTS_NAME
-    partial = target.with_name(target.name + ".part")
-    await asyncio.to_thread(table.to_csv, partial)
-    await asyncio.to_thread(os.replace, partial, target)
+    await asyncio.to_thread(_write_csv, table, target)
     return table
+
+
+def _write_csv(table: pd.DataFrame, target: Path) -> None:
+    with atomic_write(target) as out:
+        table.to_csv(out, mode="wb")
 
 
 def _delete_batch(folder: Path) -> None:
