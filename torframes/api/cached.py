@@ -18,7 +18,6 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from torframes.api.probe import probe_index
 from torframes.api.progress import ProgressOption, report_progress
 from torframes.containers.base import IndexLimits
 from torframes.torrent.sources import parse_source
@@ -57,7 +56,7 @@ async def open_cached(
     progress: ProgressOption = "auto",
 ) -> Video:
     """:func:`~torframes.api.video.open_video` with the cache (``client.disk_cache``) on."""
-    from torframes.api.video import Video, file_geometry
+    from torframes.api.video import Video, file_geometry, probe_file
 
     cache = client.disk_cache
     assert cache is not None
@@ -83,15 +82,9 @@ async def open_cached(
         from_cache = probe is not None
         if probe is None:
             await torrent.wait_checked()  # the pieces kept are held before the probe asks
-            if speculate_last_piece is None:
-                speculate_last_piece = settings.speculate_last_piece
             async with report_progress(progress, "index", torrent=torrent, unit=" pieces"):
-                probe = await probe_index(
-                    torrent,
-                    file_index,
-                    geometry,
-                    limits=limits,
-                    speculate_last_piece=speculate_last_piece,
+                probe = await probe_file(
+                    torrent, file_index, geometry, settings, limits, speculate_last_piece
                 )
             await torrent.flush()
             await _keep(cache.save_probe, torrent.infohash, file_index, geometry, probe)

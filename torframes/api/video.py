@@ -649,13 +649,21 @@ async def _open_file(
     """The :class:`Video` of ``file`` in ``torrent`` (metadata known): its index probed."""
     settings = client.settings
     file_index, geometry = file_geometry(torrent, file)
+    probe = await probe_file(torrent, file_index, geometry, settings, limits, speculate_last_piece)
+    return Video(torrent, file_index, geometry, probe, opened_at=opened_at, settings=settings)
+
+
+async def probe_file(
+    torrent: Torrent,
+    file_index: int,
+    geometry: PieceGeometry,
+    settings: Settings,
+    limits: IndexLimits,
+    speculate_last_piece: bool | None,
+) -> Probe:
+    """Probe the index of ``file_index``; ``speculate_last_piece`` defaults to the settings'."""
     if speculate_last_piece is None:
         speculate_last_piece = settings.speculate_last_piece
-    probe = await probe_index(
-        torrent,
-        file_index,
-        geometry,
-        limits=limits,
-        speculate_last_piece=speculate_last_piece,
+    return await probe_index(
+        torrent, file_index, geometry, limits=limits, speculate_last_piece=speculate_last_piece
     )
-    return Video(torrent, file_index, geometry, probe, opened_at=opened_at, settings=settings)
