@@ -6,7 +6,7 @@ import re
 import struct
 
 from torframes.containers.base import ByteRange
-from torframes.containers.matroska.reading import merge_ranges
+from torframes.containers.reading import merge_ranges
 
 from .conftest import drive_bytes
 

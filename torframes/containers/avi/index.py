@@ -1,9 +1,9 @@
 """The AVI index parser: headers, the place of ``movi``, then ``idx1`` or the OpenDML indexes.
 
-Written as one generator task (:data:`~torframes.containers.matroska.reading.Task`)
+Written as one generator task (:data:`~torframes.containers.reading.Task`)
 that yields a :class:`~torframes.containers.base.Need` whenever the bytes
 held do not suffice, driven by a
-:class:`~torframes.containers.matroska.reading.Runner`. The reads:
+:class:`~torframes.containers.reading.Runner`. The reads:
 
 1. the RIFF header and each top-level chunk header of the ``RIFF AVI``
    form, exactly, in file order (a torrent driver feeds whole pieces, so
@@ -52,7 +52,7 @@ from torframes.containers.base import (
     IndexParser,
     Need,
 )
-from torframes.containers.matroska.reading import Reads, Runner, Task, merge_ranges
+from torframes.containers.reading import Reads, Runner, Task, merge_ranges
 from torframes.errors import IndexTooLarge, MalformedContainer, UnsupportedContainer
 
 __all__ = ["AviIndexParser"]

@@ -19,7 +19,7 @@ from torframes.containers.matroska.ebml import (
     read_element,
     read_uint,
 )
-from torframes.containers.matroska.reading import Reads, Task, Window
+from torframes.containers.reading import Reads, Task, Window
 from torframes.errors import (
     ContainerError,
     IndexTooLarge,

@@ -43,7 +43,6 @@ from torframes.containers.matroska.cues import CueTable, read_cues
 from torframes.containers.matroska.ebml import MAX_HEADER, Element, read_element
 from torframes.containers.matroska.locate import MatroskaLocator
 from torframes.containers.matroska.probe import ProbeResult, probe_keyframes
-from torframes.containers.matroska.reading import Reads, Runner, Task, merge_ranges
 from torframes.containers.matroska.segment import (
     EbmlHeader,
     Info,
@@ -59,6 +58,7 @@ from torframes.containers.matroska.tables import (
     tracks_table,
 )
 from torframes.containers.matroska.tracks import TrackEntry, read_tracks
+from torframes.containers.reading import Reads, Runner, Task, merge_ranges
 from torframes.errors import (
     IndexTooLarge,
     MalformedContainer,

@@ -22,8 +22,8 @@ import pandas as pd
 
 from torframes.containers.base import ByteRange, IndexLimits, Located, Need, SampleLocator
 from torframes.containers.matroska.cluster import find_block
-from torframes.containers.matroska.reading import Reads, Runner, Task, Window, WindowExhausted
 from torframes.containers.matroska.tables import CueRows
+from torframes.containers.reading import Reads, Runner, Task, Window, WindowExhausted
 from torframes.errors import MalformedContainer
 
 __all__ = ["ClusterLocator", "KnownLocator", "MatroskaLocator"]

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from torframes.containers.base import ByteRange, Need
 from torframes.containers.matroska import elements as ids
 from torframes.containers.matroska.cluster import FoundBlock, find_block, read_header, resync
-from torframes.containers.matroska.reading import Reads, Task, Window, WindowExhausted, merge_ranges
+from torframes.containers.reading import Reads, Task, Window, WindowExhausted, merge_ranges
 from torframes.errors import ContainerError, IndexTooLarge
 
 __all__ = ["ProbeResult", "probe_keyframes", "probe_offsets"]
