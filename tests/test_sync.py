@@ -53,10 +53,10 @@ def test_client_made_by_one_sync_call_works_in_the_next(magnet: str) -> None:
     client = Client(Settings.loopback())
     try:
         video = open_sync(magnet, client=client)
-        row = video.select(1).iloc[0]
+        row = video.select(1, "even").iloc[0]
         image = video.frame_sync(row, max_side=320)
         assert read_frame_index(image) == round(float(row["time"]) * 24)
-        picks = video.select(3)
+        picks = video.select(3, "even")
         pairs = video.frames_sync(picks, max_side=160)
         assert [r.name for r, _ in pairs] == list(picks.index)  # the order of the rows
         assert [read_frame_index(im) for _, im in pairs] == [round(t * 24) for t in picks["time"]]
@@ -99,7 +99,7 @@ def test_a_script_opens_fetches_and_exits_cleanly(magnet: str, tmp_path: Path) -
             from torframes.testing import read_frame_index
 
             video = torframes.open_sync({magnet!r})
-            picks = video.select(2)
+            picks = video.select(2, "even")
             saved = video.save_sync(picks, {str(tmp_path / "shots")!r})
             image = video.frame_sync(picks.iloc[0], max_side=200)
             print(len(saved), read_frame_index(image), image.size)
@@ -190,7 +190,7 @@ async def test_run_sync_inside_a_running_loop_runs_on_that_loop(magnet: str) -> 
 
     async with Client(Settings.loopback()) as client:
         video = await client.open(magnet)  # top-level await and sync calls share the loop
-        row = video.select(1).iloc[0]
+        row = video.select(1, "even").iloc[0]
         image = video.frame_sync(row, max_side=240)
         assert read_frame_index(image) == round(float(row["time"]) * 24)
 
@@ -198,7 +198,7 @@ async def test_run_sync_inside_a_running_loop_runs_on_that_loop(magnet: str) -> 
 async def test_from_a_widget_callback(magnet: str) -> None:
     async with Client(Settings.loopback()) as client:
         video = open_sync(magnet, client=client)  # sync open inside the running loop
-        row = video.select(3).iloc[1]
+        row = video.select(3, "even").iloc[1]
         shown: list[int] = []
         button = widgets.Button(description="fetch")
         button.on_click(lambda _b: shown.append(read_frame_index(video.frame_sync(row))))
@@ -310,7 +310,7 @@ def test_in_a_kernel_top_level_await_sync_calls_clicks_and_interrupts(
             from torframes.testing import read_frame_index
             client = torframes.Client(torframes.Settings.loopback())
             video = await client.open({magnet!r})          # top-level await
-            row = video.select(1).iloc[0]
+            row = video.select(1, "even").iloc[0]
             print(read_frame_index(video.frame_sync(row)))  # sync call in the same cell
             clicked = []
             button = widgets.Button()

@@ -48,7 +48,7 @@ async def run_demo(output: Path, *, piece_size: int = 64 * KiB, n: int = 5) -> d
             table = output / "keyframes.csv"
             keyframes.to_csv(table, index=False)
             print(f"{len(keyframes)} keyframes -> {table}")
-            picks = video.select(n, "even")
+            picks = video.select(n)
             saved = await video.save(picks, output / "screenshots", fmt="jpeg")
             for _, row in saved.iterrows():
                 print(f"  t={row['time']:7.3f}s  sample {row['sample']:>5}  -> {row['path']}")
@@ -57,7 +57,7 @@ async def run_demo(output: Path, *, piece_size: int = 64 * KiB, n: int = 5) -> d
         swarm.remove(seed)  # no peer from here on: the second open has only the cache
         async with Client(settings) as client:
             again = await open_video(client, seed.infohash)
-            await again.save(again.select(n, "even"), output / "screenshots", fmt="jpeg")
+            await again.save(again.select(n), output / "screenshots", fmt="jpeg")
             cached = again.stats
     figures = {
         "file_size": stats.file_size,

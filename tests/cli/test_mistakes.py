@@ -70,6 +70,8 @@ def assert_one_line(err: str) -> str:
         (["screenshots", "--times", "10,-1"], "'-1' is not one"),
         (["screenshots", "--times", "nan"], "'nan' is not one"),
         (["screenshots", "--max-side", "0"], "argument --max-side: expected a whole number"),
+        (["screenshots", "--tolerance", "2"], "argument --tolerance: expected a number from 0"),
+        (["screenshots", "--tolerance", "wide"], "expected a number from 0 to 1, not 'wide'"),
         (["screenshots", "--format", "gif"], "argument --format: invalid choice: 'gif'"),
         (["info", "--timeout", "0"], "argument --timeout: expected seconds > 0, not '0'"),
         (["info", "--metadata-timeout", "abc"], "argument --metadata-timeout: expected seconds"),

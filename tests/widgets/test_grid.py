@@ -53,7 +53,7 @@ async def test_appears_at_once_with_placeholders_then_fills_in(video: Video) -> 
 
 
 async def test_captions_give_time_sample_and_bytes(video: Video) -> None:
-    rows = video.select(3)
+    rows = video.select(3, "even")
     grid = video.grid(rows, start=False)
     for (_, row), tile in zip(rows.iterrows(), grid.tiles, strict=True):
         caption = tile.button.description
@@ -161,7 +161,7 @@ async def test_a_stopped_tile_fills_in_once_its_large_frame_is_fetched(video: Vi
 
 
 async def test_a_failing_row_is_marked_and_the_others_load(video: Video) -> None:
-    rows = video.select(3).copy()
+    rows = video.select(3, "even").copy()
     broken = rows.index[1]
     rows.loc[broken, "offset"] = video.geometry.file_size + 100  # outside the file
     grid = video.grid(rows)
@@ -184,7 +184,7 @@ async def test_a_closed_client_is_said_once_in_the_status_line(magnet: str) -> N
 
 
 async def test_text_repr_is_stable(video: Video) -> None:
-    grid = video.grid(5, start=False)
+    grid = video.grid(5, "even", start=False)
     bundle = grid._repr_mimebundle_()
     assert bundle["text/plain"] == "ThumbnailGrid(5 keyframes of 'sample.mp4')"
     assert repr(grid.tiles[0]).startswith("Tile(144, '6.00 s · #144")

@@ -42,7 +42,7 @@ async def test_after_opening_only_the_index_pieces_are_fetched(video: Video) -> 
 
 
 async def test_fetched_frames_colour_their_pieces(video: Video) -> None:
-    picks = video.select(5)
+    picks = video.select(5, "even")
     async for _row, _image in video.frames(picks):
         pass
     drawn = render_piece_map(video)
@@ -55,7 +55,7 @@ async def test_fetched_frames_colour_their_pieces(video: Video) -> None:
 
 
 async def test_keyframe_dots_and_wanted_outlines(video: Video) -> None:
-    picks = video.select(3)
+    picks = video.select(3, "even")
     drawn = render_piece_map(video, picks)
     keyframe_pieces = set(video.keyframes["piece_first"].astype(int))
     assert drawn.keyframes == keyframe_pieces
@@ -85,7 +85,7 @@ async def test_view_refreshes(video: Video) -> None:
     assert view.caption.value == (
         "<small>3 of 65 pieces fetched (148,248 of 4,211,480 bytes, 3.5%)</small>"
     )
-    await video.frame(video.select(1).iloc[0])
+    await video.frame(video.select(1, "even").iloc[0])
     view.refresh()
     assert view.picture.value != before
     assert view.caption.value.startswith("<small>4 of 65 pieces fetched")
@@ -104,7 +104,7 @@ async def test_view_follows_pieces_fetched_by_other_code(video: Video) -> None:
     """No refresh() call: the view redraws as pieces arrive, whoever fetched them."""
     view = PieceMapView(video)
     assert view.caption.value.startswith("<small>3 of 65 pieces fetched")
-    await video.frame(video.select(1).iloc[0])  # not through the view
+    await video.frame(video.select(1, "even").iloc[0])  # not through the view
     await until(view.caption, lambda: view.caption.value.startswith("<small>4 of 65 pieces"))
     picture = Image.open(io.BytesIO(view.picture.value)).convert("RGB")
     assert picture.tobytes() == render_piece_map(video).image.tobytes()

@@ -36,7 +36,7 @@ async def test_video_html_is_stable_and_carries_no_ids(video: Video) -> None:
 
 async def test_fetching_shows_in_the_reprs(video: Video) -> None:
     before = video._repr_html_()
-    await video.frame(video.select(1).iloc[0])
+    await video.frame(video.select(1, "even").iloc[0])
     after = video._repr_html_()
     assert before != after
     assert "1 frame decoded" in after
@@ -65,7 +65,7 @@ async def test_counts_of_one_are_singular_and_empty_fields_are_left_out(
     assert not re.search(r"\b1 (files|rounds|pieces|keyframes|frames)\b", html)
     assert text.endswith("'sample.mp4': 1 file, 65 pieces of 65536 B, 1 held>")
 
-    one_keyframe = video.grid(video.select(1), start=False)
+    one_keyframe = video.grid(video.select(1, "even"), start=False)
     assert repr(one_keyframe) == "ThumbnailGrid(1 keyframe of 'sample.mp4')"
     assert "<b>1 keyframe</b>" in one_keyframe.title.value
     explorer = video.explore(n=1, span=(9.5, 10.5))

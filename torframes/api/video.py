@@ -27,6 +27,7 @@ from torframes.decode.decoder import decode_sample, decode_until
 from torframes.decode.names import screenshot_name
 from torframes.decode.write import write_image
 from torframes.errors import DecodeError, NoVideoFile, TorframesError, UnsupportedCodec
+from torframes.plan.balance import DEFAULT_TOLERANCE
 from torframes.plan.pieces import PieceGeometry, add_piece_columns, pieces_for_ranges
 from torframes.plan.select import select_keyframes
 from torframes.plan.times import check_times, warn_out_of_range
@@ -129,13 +130,18 @@ class Video:
     def select(
         self,
         n: int = 5,
-        strategy: str = "even",
+        strategy: str = "balanced",
         *,
         times: Sequence[float] | None = None,
+        tolerance: float = DEFAULT_TOLERANCE,
     ) -> pd.DataFrame:
-        """Pick keyframes: ``"even"``, ``"all"``, ``"cheapest"``, or ``times=[...]``.
+        """Pick keyframes by strategy (``"balanced"``, ``"even"``, ``"all"``, ``"cheapest"``).
 
-        See :mod:`torframes.plan.select`. When the answer differs from what was
+        See :mod:`torframes.plan.select`. ``"balanced"`` (the default) spreads
+        the picks over time, each within ``tolerance`` even gaps of the even
+        spacing, preferring keyframes in pieces already held, shared or
+        inside one piece; ``attrs["coverage"]`` of the result gives its cost
+        in pieces and its largest gap against the even gap. When the answer differs from what was
         asked, a warning says how: fewer keyframes than ``n`` (the video has
         fewer, or they are unevenly spread), times before 0 or after
         :attr:`duration` clamped to the first or last keyframe, times that
@@ -151,6 +157,7 @@ class Video:
             times=times,
             held=self.torrent.held_pieces(),
             end_time=self.duration,
+            tolerance=tolerance,
             stacklevel=3,
         )
 
@@ -502,7 +509,7 @@ class Video:
     def grid(
         self,
         rows: pd.DataFrame | int = 5,
-        strategy: str = "even",
+        strategy: str = "balanced",
         *,
         columns: int = 5,
         max_side: int = 240,

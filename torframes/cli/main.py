@@ -123,6 +123,23 @@ def _seconds(*, zero: bool = False) -> Callable[[str], float]:
     return seconds
 
 
+#: The selection strategies and balanced's default tolerance, as in
+#: :mod:`torframes.plan.select` (kept here so that ``--help`` imports no pandas).
+STRATEGIES = ("balanced", "even", "cheapest", "all")
+DEFAULT_TOLERANCE = 0.5
+
+
+def _tolerance(text: str) -> float:
+    """A number from 0 to 1: how far balanced picks may move, in even gaps."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, not {text!r}")
+    return value
+
+
 def _times(text: str) -> list[float]:
     """``10,20.5``: seconds from the start, each finite and >= 0."""
     times = []
@@ -211,8 +228,14 @@ def _add_picking(sub: argparse.ArgumentParser, count: str) -> None:
     """The options that choose keyframes and how they are saved."""
     sub.add_argument("-n", type=_at_least(1), default=5, help=f"{count} (default: %(default)s)")
     sub.add_argument(
-        "--strategy", choices=("even", "cheapest", "all"), default="even",
-        help="which keyframes: spread evenly, fewest pieces, or every one (default: %(default)s)",
+        "--strategy", choices=STRATEGIES, default="balanced",
+        help="which keyframes: spread over time at few pieces, spread evenly, fewest pieces, "
+        "or every one (default: %(default)s)",
+    )  # fmt: skip
+    sub.add_argument(
+        "--tolerance", type=_tolerance, default=DEFAULT_TOLERANCE, metavar="GAPS",
+        help="how far 'balanced' may move a pick off the even spacing, in even gaps, "
+        "0 to 1 (default: %(default)s)",
     )  # fmt: skip
     sub.add_argument(
         "--times", type=_times, metavar="SECONDS,…",
@@ -482,7 +505,7 @@ def _write_table(table: Any, output: Path) -> None:
 
 
 async def _screenshots(video: Any, args: argparse.Namespace) -> None:
-    picks = video.select(args.n, args.strategy, times=args.times)
+    picks = video.select(args.n, args.strategy, times=args.times, tolerance=args.tolerance)
     saved = await video.save(
         picks, args.output, fmt=args.format, max_side=args.max_side, progress=not args.quiet
     )

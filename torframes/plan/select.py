@@ -5,6 +5,12 @@ All strategies take the keyframes of one track (rows with ``time``,
 time order, keeping their index so a pick can be looked up in the full
 samples table.
 
+- ``"balanced"`` (the default): ``n`` keyframes spread over time that cost
+  few pieces: each within ``tolerance`` even gaps of its slice's middle,
+  consecutive picks at most ``1 + tolerance`` even gaps apart, preferring
+  keyframes in pieces already held, shared with a neighbouring pick, or
+  inside one piece (:mod:`torframes.plan.balance`). ``tolerance=0`` gives
+  ``"even"``.
 - ``"even"``: ``n`` keyframes spread over time: for each of ``n`` equal
   slices of the timeline, the keyframe nearest the slice's middle.
 - ``"all"``: every keyframe.
@@ -14,6 +20,11 @@ samples table.
   fewest pieces not already held: in each slice, the keyframe adding the
   fewest new pieces, nearest the middle on ties. Never costs more than
   ``"even"`` (when the greedy choice would, ``"even"``'s picks are kept).
+
+Every selection carries its cost and cover in ``attrs["coverage"]``
+(:class:`~torframes.plan.coverage.PickCoverage`): the pieces it needs beyond
+those held, and its largest gap between consecutive picks against the even
+gap.
 
 What was asked and what is returned can differ; each difference is said
 with a warning (:mod:`torframes.warnings`), never silently:
@@ -37,13 +48,15 @@ from collections.abc import Collection, Sequence
 import numpy as np
 import pandas as pd
 
+from torframes.plan.balance import DEFAULT_TOLERANCE, balanced_picks, check_tolerance
+from torframes.plan.coverage import pick_coverage
 from torframes.plan.pieces import pieces_for_rows, row_pieces
 from torframes.plan.times import check_times, warn_out_of_range
 from torframes.warnings import FewerPicksWarning
 
 __all__ = ["STRATEGIES", "select_keyframes"]
 
-STRATEGIES = ("even", "all", "cheapest")
+STRATEGIES = ("balanced", "even", "all", "cheapest")
 
 #: Times named in one warning, at most.
 _SHOWN = 5
@@ -52,20 +65,45 @@ _SHOWN = 5
 def select_keyframes(
     keyframes: pd.DataFrame,
     n: int = 5,
-    strategy: str = "even",
+    strategy: str = "balanced",
     *,
     times: Sequence[float] | None = None,
     held: Collection[int] = (),
     end_time: float | None = None,
+    tolerance: float = DEFAULT_TOLERANCE,
     stacklevel: int = 2,
 ) -> pd.DataFrame:
     """Pick rows of ``keyframes`` by ``strategy`` (or by ``times`` when given).
 
-    ``held`` are pieces already downloaded (for ``"cheapest"``); ``end_time``
-    is where the timeline ends (default: the last keyframe's time).
-    ``stacklevel`` is passed on to the warnings (2: the caller of this function).
-    Raises :class:`ValueError` for an unknown strategy or an ``n`` below 1.
+    ``held`` are pieces already downloaded (for ``"balanced"`` and
+    ``"cheapest"``); ``end_time`` is where the timeline ends (default: the
+    last keyframe's time); ``tolerance`` bounds how far ``"balanced"`` moves
+    picks off the even spacing. ``stacklevel`` is passed on to the warnings
+    (2: the caller of this function). Raises :class:`ValueError` for an
+    unknown strategy, an ``n`` below 1 or a tolerance outside [0, 1].
     """
+    tolerance = check_tolerance(tolerance)
+    picks = _select(keyframes, n, strategy, times, set(held), end_time, tolerance, stacklevel + 1)
+    if len(picks):
+        t = keyframes["time"].to_numpy(dtype=np.float64)
+        start = float(t.min())
+        asked = len(times) if times is not None else (len(picks) if strategy == "all" else n)
+        picks.attrs["coverage"] = pick_coverage(
+            picks, asked, start, _end(np.sort(t), end_time), held
+        )
+    return picks
+
+
+def _select(
+    keyframes: pd.DataFrame,
+    n: int,
+    strategy: str,
+    times: Sequence[float] | None,
+    held: set[int],
+    end_time: float | None,
+    tolerance: float,
+    stacklevel: int,
+) -> pd.DataFrame:
     asked = check_times(times) if times is not None else None
     if asked is None:
         if strategy not in STRATEGIES:
@@ -88,10 +126,12 @@ def select_keyframes(
             stacklevel=stacklevel,
         )
         return ordered.copy()
-    if strategy == "even":
+    if strategy == "even" or (strategy == "balanced" and tolerance == 0):
         picks = _even(ordered, n, end_time)
+    elif strategy == "balanced":
+        picks = _balanced(ordered, n, end_time, held, tolerance)
     else:
-        picks = _cheapest(ordered, n, end_time, set(held))
+        picks = _cheapest(ordered, n, end_time, held)
     if len(picks) < n:
         warnings.warn(
             f"{n} keyframes asked for, {len(picks)} picked: keyframes are unevenly spread, "
@@ -148,6 +188,26 @@ def _even(ordered: pd.DataFrame, n: int, end_time: float | None) -> pd.DataFrame
     t = ordered["time"].to_numpy(dtype=np.float64)
     picks = _nearest(t, _targets(ordered, n, end_time))
     return ordered.iloc[np.unique(picks)].copy()
+
+
+def _balanced(
+    ordered: pd.DataFrame, n: int, end_time: float | None, held: set[int], tolerance: float
+) -> pd.DataFrame:
+    t = ordered["time"].to_numpy(dtype=np.float64)
+    gap = (_end(t, end_time) - t[0]) / n
+    max_gap = (1.0 + tolerance) * gap * (1 + 1e-9)
+    even = _even(ordered, n, end_time)
+    choices = []
+    positions = balanced_picks(ordered, _targets(ordered, n, end_time), gap, held, tolerance)
+    if positions is not None:
+        choices.append(ordered.iloc[positions])
+    choices.append(even)
+    # The original design's rule (positions int(i * N / n)) when it keeps the gap bound.
+    by_position = ordered.iloc[[i * len(ordered) // n for i in range(n)]]
+    if np.diff(by_position["time"].to_numpy(dtype=np.float64)).max(initial=0.0) <= max_gap:
+        choices.append(by_position)
+    # As many picks as can be had (even's may repeat a keyframe), then the fewest pieces.
+    return min(choices, key=lambda choice: (-len(choice), _cost(choice, held))).copy()
 
 
 def _at_or_before(

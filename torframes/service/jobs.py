@@ -56,7 +56,7 @@ class JobOptions:
     """
 
     n: int = 5
-    strategy: str = "even"
+    strategy: str = "balanced"
     times: tuple[float, ...] | None = None
     file: int | str | None = None
     peers: tuple[tuple[str, int], ...] = ()

@@ -3,8 +3,8 @@
 ``video.explore()`` shows the main track's keyframes on a timeline strip: a
 keyframe whose pieces are all held already is **cheap** (green: showing it
 downloads nothing), any other is **costly** (grey, with how many pieces it
-still needs). A time range slider, a count and a strategy (``even``,
-``cheapest``, ``all``, as in :meth:`Video.select <torframes.Video.select>`)
+still needs). A time range slider, a count and a strategy (``balanced``,
+``even``, ``cheapest``, ``all``, as in :meth:`Video.select <torframes.Video.select>`)
 pick keyframes inside the range; the picks are drawn tall on the strip,
 outlined on the piece map, summed up (pieces and bytes still to fetch), and
 available to code as :attr:`KeyframeExplorer.selected`, a DataFrame.
@@ -134,7 +134,7 @@ class KeyframeExplorer(widgets.VBox):
         video: Video,
         *,
         n: int = 8,
-        strategy: str = "even",
+        strategy: str = "balanced",
         span: tuple[float, float] | None = None,
         columns: int = 4,
         max_side: int = 200,
@@ -167,7 +167,7 @@ class KeyframeExplorer(widgets.VBox):
             continuous_update=False,
         )
         self.strategy = widgets.Dropdown(
-            options=["even", "cheapest", "all"], value=strategy, description="strategy"
+            options=["balanced", "even", "cheapest", "all"], value=strategy, description="strategy"
         )
         self.timeline = widgets.Image(format="png", layout=picture_layout())
         self.summary = widgets.HTML()
