@@ -75,6 +75,7 @@ from torframes.service.events import SUBSCRIPTION_BUFFER, EventHub, JobEvent, Su
 from torframes.service.executor import Executor, make_executor
 from torframes.service.frames_table import frames_table
 from torframes.service.jobs import JobOptions, SourceSpec, job_key, source_spec, torrent_key
+from torframes.service.output import is_url
 from torframes.service.results import results_frame
 from torframes.service.runner import FLUSH_TIMEOUT
 from torframes.service.scheduling import Heartbeat
@@ -153,8 +154,10 @@ class ScreenshotService:
         self.workers = int(workers if workers is not None else self.settings.service_workers)
         if self.workers < 1:
             raise ValueError(f"workers must be at least 1, not {self.workers}")
+        #: Where screenshots go: a local folder, or an fsspec URL (see :mod:`.output`).
+        self.output: Path | str
         if output is not None:
-            self.output = Path(output)
+            self.output = os.fspath(output) if is_url(output) else Path(output)
         else:
             self.output = (folder or Path.cwd()) / "screenshots"
         self._defaults = JobOptions.make(**job_options)
