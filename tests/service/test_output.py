@@ -24,6 +24,7 @@ import pytest
 from PIL import Image
 
 from torframes.cli.main import main
+from torframes.service import ScreenshotService
 from torframes.service.output import FsspecSink, OutputSink
 from torframes.service.results import RESULT_DTYPES, results_frame, write_results
 from torframes.service.sync import run_batch
@@ -81,6 +82,12 @@ def test_a_sink_writes_whole_files_or_nothing(kind: str, tmp_path: Path, memory_
     assert sink.read_bytes(path) == b"again"
     sink.remove("a.bin")
     assert sink.list() == []
+
+
+def test_an_unknown_protocol_fails_at_once(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="nosuch"):
+        ScreenshotService(store=tmp_path / "jobs.sqlite", output="nosuch://shots")
+    assert not (tmp_path / "jobs.sqlite").exists()
 
 
 def test_results_dataset_in_chunks(tmp_path: Path, memory_url: str) -> None:
@@ -178,8 +185,10 @@ def test_cli_batch_to_urls(
     sources.write_text(seed.magnet + "\n")
     arguments = ["batch", str(sources), "-n", "1", "-q"]
 
-    # a URL needs a local folder for the store
+    # a URL needs a local folder for the store, and a protocol fsspec knows
     assert main([*arguments, "-o", memory_url]) == 2
+    assert main([*arguments, "-o", "nosuch://x", "--work", str(tmp_path / "work")]) == 2
+    assert not (tmp_path / "work").exists()
     assert not fsspec.filesystem("memory").exists(memory_url)
 
     assert main([*arguments, "-o", memory_url, "--work", str(tmp_path / "work")]) == 0

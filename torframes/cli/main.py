@@ -416,7 +416,7 @@ def _batch_output(text: str) -> Path | str:
         sink = OutputSink.open(text)
     except (ImportError, ValueError) as error:  # an unknown protocol, or its package missing
         raise argparse.ArgumentTypeError(f"cannot write to {text}: {error}") from None
-    return sink.location if type(sink) is not OutputSink else Path(sink.location)
+    return sink.location if sink.is_remote else Path(sink.location)
 
 
 def _check_folder(folder: Path, target: Path | None = None) -> None:

@@ -84,6 +84,11 @@ class OutputSink:
         """The folder, as given."""
         return os.fspath(self.root)
 
+    @property
+    def is_remote(self) -> bool:
+        """False for a local folder (plain paths), True for an fsspec URL."""
+        return False
+
     def path(self, name: str) -> str:
         """Where the file ``name`` is (what the job store records)."""
         return os.fspath(self.root / name)
@@ -177,6 +182,10 @@ class FsspecSink(OutputSink):
     @property
     def location(self) -> str:
         return self.url
+
+    @property
+    def is_remote(self) -> bool:
+        return True
 
     def path(self, name: str) -> str:
         return f"{self.url}/{name}"

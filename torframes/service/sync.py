@@ -133,7 +133,7 @@ def _work_folder(sink: OutputSink, work: str | os.PathLike[str] | None) -> Path:
         if is_url(work):
             raise ValueError(f"the work folder holds a SQLite store: a local path, not {work}")
         return Path(work)
-    if type(sink) is not OutputSink:  # not a local folder
+    if sink.is_remote:
         raise ValueError(
             f"a batch writing to {sink.location} needs a local work folder for its job store"
             " and pieces (work=..., --work DIR)"
