@@ -148,12 +148,20 @@ async def test_failures_end_in_their_status(
     cut = swarm.seed({"runner-cut.mp4": truncated_mp4("runner")}, piece_size=PIECE)
     dead = dead_magnet("runner-dead")
     settings = settings_for(service_metadata_timeout=0.5)
+
+    class Broken(Recorder):
+        async def released(self, client: Client, torrent: Any, *, finished: bool) -> None:
+            await super().released(client, torrent, finished=finished)
+            raise RuntimeError("the executor's bookkeeping broke")
+
     async with Client(settings) as client:
+        hooks = Broken(client)
         retried, used_up, bad = await asyncio.gather(
             run_job(client, spec_for(dead, tmp_path, 1, retries=0, max_retries=1)),
             run_job(client, spec_for(dead, tmp_path, 2, retries=1, max_retries=1)),
-            run_job(client, spec_for(cut.magnet, tmp_path, 3)),
+            run_job(client, spec_for(cut.magnet, tmp_path, 3), hooks=hooks),
         )
+    assert hooks.calls[-2:] == [("released", (True, False)), ("ended", "failed")]
     assert (retried.status, retried.error_kind) == ("retry", "MetadataTimeout")
     assert retried.result["status"] == "queued"
     assert (used_up.status, used_up.error_kind) == ("failed", "MetadataTimeout")
