@@ -211,7 +211,7 @@ def test_outcome_store_values_keep_what_an_earlier_attempt_found() -> None:
         "MetadataTimeout",
         "no metadata",
         {"infohash": None, "name": None, "bytes_fetched": 5, "elapsed_s": 1.0, "frames": 0,
-         "piece_floor": 0, "resume_dir": "/pieces"},
+         "piece_floor": None, "resume_dir": "/pieces"},
         [],
         b"resume",
     )  # fmt: skip
@@ -223,6 +223,46 @@ def test_outcome_store_values_keep_what_an_earlier_attempt_found() -> None:
         "resume_data": b"resume",
         "resume_dir": "/pieces",
     }
+
+
+async def test_a_job_failing_in_its_frames_records_the_same_row_either_way(
+    swarm, gate, gated_times, tmp_path: Path, settings_for
+) -> None:
+    """A job cut off after its first frame: what the store says of it, local or recorded at once.
+
+    Its piece floor and frames as far as it got, its error: the local
+    executor's store (recorded step by step) is the oracle.
+    """
+    seed = gate(swarm, "runner-gated.mp4")
+    settings = settings_for(service_frames_timeout=2.0, service_max_retries=0)
+    options = {"times": gated_times, "n": 0}
+    async with ScreenshotService(
+        settings, workers=1, store=tmp_path / "local" / "jobs.sqlite"
+    ) as service:
+        local = await service.run([seed.seed.magnet], **options)
+
+    store = JobStore(tmp_path / "remote" / "jobs.sqlite")
+    try:
+        job_options = JobOptions.make(**options)
+        source = source_spec(seed.seed.magnet)
+        store.add([(job_key(source, job_options), source, job_options, seed.seed.infohash)])
+        owner = new_owner()
+        claimed = store.claim(owner, lease=60.0)
+        assert claimed is not None
+        spec = JobSpec.from_claim(claimed, output=str(tmp_path / "remote" / "shots"))
+        pieces = tmp_path / "remote" / "pieces"
+        async with Client(settings.model_copy(update={"storage_dir": pieces})) as client:
+            outcome = await run_job(client, spec)
+        assert record_outcome(store, owner, spec, outcome)
+        remote = results_frame(store.results())
+    finally:
+        store.close()
+
+    row = local.iloc[0]
+    assert (row["status"], row["error_kind"], row["frames"]) == ("failed", "PieceTimeout", 1)
+    assert row["piece_floor"] > 0
+    columns = [c for c in RESULT_COLUMNS if c != "elapsed_s"]
+    pd.testing.assert_frame_equal(remote[columns], local[columns])
 
 
 async def test_an_outcome_recorded_at_once_matches_the_local_record(

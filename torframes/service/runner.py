@@ -177,8 +177,6 @@ class JobOutcome:
             )
             if self.result.get(name) is not None
         }
-        if self.status != "done":
-            values.pop("piece_floor", None)
         for name in ("bytes_fetched", "elapsed_s", "frames"):
             values[name] = self.result[name]
         if self.resume is not None:
@@ -282,7 +280,7 @@ class _Run:
     carried: int = 0  # fetched by a torrent the job held before (see _rehold)
     infohash: str | None = None
     frames: int = 0
-    piece_floor: int = 0
+    piece_floor: int | None = None  # as last reported (hooks.progress, hooks.frame)
     found: dict[str, Any] = field(default_factory=dict)
     shots: list[dict[str, Any]] = field(default_factory=list)
 
@@ -379,7 +377,7 @@ class _Run:
             file=self.found["file"],
             frames_total=self.found["frames_total"],
             frames=0,
-            piece_floor=video.stats.piece_floor,
+            piece_floor=self._floor(video),
             bytes_fetched=spec.bytes_fetched + self._fetched(),
             elapsed_s=self._elapsed(),
             resume_data=resume,
@@ -395,7 +393,7 @@ class _Run:
             )
             if options.sheet:
                 await self._sheet(video, sink)
-        self.piece_floor = video.stats.piece_floor
+        self._floor(video)
 
     async def _frames(self, video: Video, picks: Any, sink: OutputSink) -> None:
         from contextlib import aclosing
@@ -423,7 +421,7 @@ class _Run:
                 await self.hooks.frame(
                     shot,
                     frames=self.frames,
-                    piece_floor=video.stats.piece_floor,
+                    piece_floor=self._floor(video),
                     bytes_fetched=spec.bytes_fetched + self._fetched(),
                     elapsed_s=self._elapsed(),
                     resume_data=resume,
@@ -583,7 +581,7 @@ class _Run:
             "error": error_text(error) if reported and error is not None else None,
             "attempts": spec.attempt,
             "bytes_fetched": spec.bytes_fetched + fetched,
-            "piece_floor": self.piece_floor if status == "done" else 0,
+            "piece_floor": self.piece_floor,
             "frames": frames,
             "elapsed_s": self._elapsed(),
             "resume_dir": resume_dir(self.client),
@@ -592,6 +590,11 @@ class _Run:
         }
 
     # -- helpers -----------------------------------------------------------------------------
+
+    def _floor(self, video: Video) -> int:
+        """The video's piece floor now (it grows with the frames fetched); kept for the result."""
+        self.piece_floor = int(video.stats.piece_floor)
+        return self.piece_floor
 
     def _fetched(self) -> int:
         """Payload bytes this attempt fetched so far."""
