@@ -2,8 +2,21 @@
 
 Modules, one job each:
 
-* ``service`` — :class:`ScreenshotService`: the dispatcher, the metadata
-  stage, the worker pool, retries, shutdown;
+* ``service`` — :class:`ScreenshotService`: the public entry; the store,
+  events, results, lifecycle and shutdown;
+* ``runner``  — :func:`~torframes.service.runner.run_job`: one attempt at
+  one job (:class:`~torframes.service.runner.JobSpec` in,
+  :class:`~torframes.service.runner.JobOutcome` out), the unit every
+  executor runs;
+* ``executor`` — the :class:`~torframes.service.executor.Executor` seam;
+  ``local`` — the local worker pool (metadata stage, waiting room, worker
+  slots, each step recorded as it happens); ``dask_executor`` — jobs on Dask
+  workers;
+* ``scheduling`` — claiming jobs while there is room, and the leases'
+  heartbeat;
+* ``signals`` — graceful shutdown on SIGINT/SIGTERM;
+* ``output``  — where screenshots, tables and sheets are written;
+* ``recording`` — what the driver writes to the store when an attempt ends;
 * ``store``   — :class:`JobStore`: jobs, attempts and screenshots in SQLite
   (WAL); leases so services sharing a store never take the same job;
 * ``jobs``    — :class:`JobOptions` and what makes two submissions one job;

@@ -14,7 +14,8 @@ batch has one writer per store file; ``INSERT OR REPLACE`` keyed by
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,7 +23,13 @@ from PIL import Image
 
 from torframes.service.store import JobStore
 
-__all__ = ["FRAME_COLUMNS", "frames_table", "record_frame_hashes"]
+__all__ = [
+    "FRAME_COLUMNS",
+    "frame_hash_row",
+    "frames_table",
+    "record_frame_hashes",
+    "record_hash_rows",
+]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS frame_hashes (
@@ -53,15 +60,41 @@ def _signed(value: int) -> int:
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
-def record_frame_hashes(store: JobStore, job_id: int, time_s: float, image: Image.Image) -> None:
-    """Hash ``image`` and record it as job ``job_id``'s frame at ``time_s`` (blocking)."""
+def frame_hash_row(time_s: float, image: Image.Image) -> dict[str, Any]:
+    """Hash ``image``, the frame at ``time_s``: ``time``, ``phash``, ``dhash``, ``luma``, ``blank``.
+
+    Plain Python values (hashes as unsigned 64-bit ints), so a remote worker
+    can send the row back to the driver that records it.
+    """
     from torframes.research.hashes import frame_hashes  # imagehash loads on first frame
 
     facts = frame_hashes(image)
-    row = (job_id, time_s, _signed(facts.phash), _signed(facts.dhash), facts.luma, facts.blank)
+    return {
+        "time": float(time_s),
+        "phash": int(facts.phash),
+        "dhash": int(facts.dhash),
+        "luma": float(facts.luma),
+        "blank": bool(facts.blank),
+    }
+
+
+def record_hash_rows(store: JobStore, job_id: int, rows: Iterable[Mapping[str, Any]]) -> None:
+    """Record job ``job_id``'s frame rows (from :func:`frame_hash_row`) in the store (blocking)."""
+    values = [
+        (job_id, row["time"], _signed(row["phash"]), _signed(row["dhash"]), row["luma"],
+         row["blank"])
+        for row in rows
+    ]  # fmt: skip
     with store._lock:  # the store's one connection is shared under its lock
         store._conn.execute(_SCHEMA)
-        store._conn.execute("INSERT OR REPLACE INTO frame_hashes VALUES (?, ?, ?, ?, ?, ?)", row)
+        store._conn.executemany(
+            "INSERT OR REPLACE INTO frame_hashes VALUES (?, ?, ?, ?, ?, ?)", values
+        )
+
+
+def record_frame_hashes(store: JobStore, job_id: int, time_s: float, image: Image.Image) -> None:
+    """Hash ``image`` and record it as job ``job_id``'s frame at ``time_s`` (blocking)."""
+    record_hash_rows(store, job_id, [frame_hash_row(time_s, image)])
 
 
 def frames_table(store: JobStore, ids: Sequence[int] | None = None) -> pd.DataFrame:
