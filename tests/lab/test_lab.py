@@ -175,6 +175,23 @@ def test_an_encrypted_stream_is_passed_through_untouched() -> None:
     assert scanner.opaque
 
 
+def test_the_leecher_settings_keep_the_lab_readable_and_to_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No encryption (relays read the stream), no persistent cache, no DHT without lab nodes."""
+    monkeypatch.delenv("TORFRAMES_CACHE", raising=False)
+    with Lab(tmp_path) as lab:
+        settings = lab.settings(piece_timeout=5)
+        pack = settings.to_libtorrent()
+    assert settings.cache is False
+    assert settings.piece_timeout == 5
+    assert pack["out_enc_policy"] == int(libtorrent.enc_policy.pe_disabled)
+    assert pack["enable_dht"] is False
+    assert pack["dht_bootstrap_nodes"] == ""
+    assert pack["listen_interfaces"] == f"{lab.leecher_host}:0"
+    assert ipaddress.ip_address(lab.leecher_host).is_loopback
+
+
 # -- misbehaving peers against a torframes leecher ----------------------------------------
 
 
@@ -302,7 +319,13 @@ async def test_a_bare_infohash_finds_metadata_and_frames_on_the_lab_dht(
         seeder = lab.seed(lab_torrent, lab_video.parent, dht=True)
         # the DHT holds the seeder before the leecher asks (a later announce is issue 12 item 3)
         assert lab.dht.lookup(infohash, timeout=30) == [seeder.endpoint]
-        async with Client(lab.settings(metadata_timeout=30, piece_timeout=30)) as client:
+        settings = lab.settings(metadata_timeout=30, piece_timeout=30)
+        bootstrap = settings.to_libtorrent()["dht_bootstrap_nodes"]
+        assert bootstrap
+        assert {tuple(node.rsplit(":", 1)) for node in str(bootstrap).split(",")} <= {
+            (host, str(port)) for host, port in lab.dht.nodes
+        }
+        async with Client(settings) as client:
             video = await open_video(client, infohash, progress=False)
             await check_frames(video, lab_video)
             floor = video.stats.piece_floor

@@ -324,13 +324,14 @@ class Lab:
     def settings(self, **overrides: Any) -> Settings:
         """Leecher settings: :meth:`Settings.loopback` on the lab's leecher address.
 
-        Encryption off on outgoing connections (relays read the BEP 3 stream).
+        Encryption off on outgoing connections (relays read the BEP 3 stream);
+        the persistent cache off (every byte comes from the lab's peers).
         With a lab DHT: the DHT on, bootstrapped from the lab's nodes only,
         with the loopback settings of :func:`~torframes.testing.lab.dht.node_settings`.
         ``overrides`` set any field; a ``libtorrent`` dict is merged over the lab's.
         """
         libtorrent: dict[str, Any] = {"out_enc_policy": 2}  # pe_disabled
-        values: dict[str, Any] = {"listen_interfaces": f"{self.leecher_host}:0"}
+        values: dict[str, Any] = {"listen_interfaces": f"{self.leecher_host}:0", "cache": False}
         if self.dht is not None:
             values["enable_dht"] = True
             pack = node_settings(self.leecher_host, self.dht_bootstrap)
