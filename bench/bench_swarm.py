@@ -23,7 +23,10 @@ the whole file in the same scenario. Beside them the physical limit: the
 round trips the protocol needs (connect, handshake, metadata, one per index
 round, one for the frames) x RTT, plus the floor over the swarm's
 bandwidth; and the ratios ours / limit and whole file / ours. Nothing is
-asserted. ``--quick`` is a smoke run: a 12 MB file, moov at the tail,
+asserted. ``--variant NAME='{"setting": value}'`` adds runs whose leecher
+has those :class:`~torframes.Settings` (a boolean setting whose name holds
+``duplicate``, e.g. duplicate block requests, gets a variant of its own
+turned on, so the table shows both). ``--quick`` is a smoke run: a 12 MB file, moov at the tail,
 256 KiB pieces, whole-file runs only where they take seconds.
 """
 
@@ -32,14 +35,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
+import json
 import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench.bench_pipeline import make_files
 from torframes.api.video import open_video
+from torframes.settings import Settings
 from torframes.testing.lab import Lab, Shape, total_uploaded
 from torframes.testing.lab.clients.torrents import make_torrent
 from torframes.torrent.client import Client
@@ -85,6 +92,7 @@ FIXED_ROUNDS = 3
 
 @dataclass
 class Run:
+    variant: str
     scenario: str
     layout: str
     piece_size: int
@@ -102,9 +110,9 @@ class Run:
     note: str = ""
 
 
-async def job(lab: Lab, infohash: str, run: Run) -> None:
+async def job(lab: Lab, infohash: str, run: Run, overrides: dict[str, Any]) -> None:
     """Table and five screenshots from ``infohash`` over the lab's peers; fills ``run``."""
-    settings = lab.settings(metadata_timeout=300, piece_timeout=600, cache=False)
+    settings = lab.settings(**{"metadata_timeout": 300, "piece_timeout": 600, **overrides})
     peers = lab.peers()
     async with Client(settings) as client:
         started = time.monotonic()
@@ -127,9 +135,9 @@ async def job(lab: Lab, infohash: str, run: Run) -> None:
         )
 
 
-async def whole_file(lab: Lab, infohash: str) -> float:
+async def whole_file(lab: Lab, infohash: str, overrides: dict[str, Any]) -> float:
     """Seconds to download every piece, from the infohash, over the lab's peers."""
-    settings = lab.settings(metadata_timeout=300, piece_timeout=3600, cache=False)
+    settings = lab.settings(**{"metadata_timeout": 300, "piece_timeout": 3600, **overrides})
     async with Client(settings) as client:
         started = time.monotonic()
         torrent = await client.add(infohash, peers=lab.peers())
@@ -155,30 +163,39 @@ def start_seeders(
 
 
 async def bench_one(
-    scenario: Scenario, layout: str, path: Path, piece_size: int, root: Path, *, whole: bool
+    scenario: Scenario,
+    layout: str,
+    path: Path,
+    piece_size: int,
+    root: Path,
+    *,
+    whole: bool,
+    variant: tuple[str, dict[str, Any]],
 ) -> Run:
-    torrent = make_torrent(path, root / f"{layout}-{piece_size}.torrent", piece_size=piece_size)
+    torrent = root / f"{layout}-{piece_size}.torrent"
+    if not torrent.exists():  # hashed once, shared by the variants
+        make_torrent(path, torrent, piece_size=piece_size)
     import libtorrent
 
     infohash = str(libtorrent.torrent_info(str(torrent)).info_hashes().v1)
-    with Lab(root / f"lab-{scenario.name}-{layout}-{piece_size}") as lab:
+    with Lab(root / f"lab-{variant[0]}-{scenario.name}-{layout}-{piece_size}") as lab:
         started, left_out = start_seeders(lab, scenario, torrent, path.parent)
         counts = Counter(started)
         names = ", ".join(f"{n} {c}" if n > 1 else c for c, n in counts.items())
         if scenario.dead_peers:
             names += f", {scenario.dead_peers} dead"
-        run = Run(scenario.name, layout, piece_size, names)
+        run = Run(variant[0], scenario.name, layout, piece_size, names)
         if left_out:
             run.note = "left out: " + ", ".join(left_out)
         if not started:
             return run
-        await job(lab, infohash, run)
+        await job(lab, infohash, run, variant[1])
         run.uploaded = total_uploaded(lab.seeders)
         bandwidth = scenario.bandwidth(len(started))
         rounds = FIXED_ROUNDS + run.index_rounds + 1
         run.limit_s = rounds * scenario.rtt + (run.floor / bandwidth if bandwidth else 0.0)
         if whole:
-            run.whole_s = await whole_file(lab, infohash)
+            run.whole_s = await whole_file(lab, infohash, variant[1])
     return run
 
 
@@ -187,14 +204,15 @@ def report(runs: list[Run]) -> str:
         return f"{a / b:.2f}" if b and b == b and a == a else "-"
 
     lines = [
-        "| scenario | moov | piece | seeders | metadata s | table s | first s | 5 shots s | "
-        "fetched / floor | uploaded / floor | limit s | ours / limit | whole file s | "
+        "| leecher | scenario | moov | piece | seeders | metadata s | table s | first s | "
+        "5 shots s | fetched / floor | uploaded / floor | limit s | ours / limit | whole file s | "
         "whole / ours | note |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
         lines.append(
-            f"| {r.scenario} | {r.layout} | {r.piece_size // KiB} KiB | {r.seeders} | "
+            f"| {r.variant} | {r.scenario} | {r.layout} | {r.piece_size // KiB} KiB | "
+            f"{r.seeders} | "
             f"{r.metadata_s:.2f} | {r.table_s:.2f} | {r.first_s:.2f} | {r.all_s:.2f} | "
             f"{ratio(r.fetched, r.floor)} | {ratio(r.uploaded, r.floor)} | "
             f"{r.limit_s:.2f} | {ratio(r.all_s, r.limit_s) if r.limit_s else '-'} | "
@@ -210,18 +228,36 @@ async def bench(args: argparse.Namespace) -> list[Run]:
     runs = []
     with tempfile.TemporaryDirectory(prefix="torframes-bench-swarm-") as folder:
         root = Path(folder)
-        for name in args.scenario or list(SCENARIOS):
+        for variant, name in itertools.product(variants(args), args.scenario or list(SCENARIOS)):
             scenario = SCENARIOS[name]
             # --quick: the whole file only where it takes seconds
             whole = not args.quick or scenario.name != "slow"
             for layout in layouts:
                 for piece_size in piece_sizes:
                     run = await bench_one(
-                        scenario, layout, files[layout], piece_size, root, whole=whole
+                        scenario,
+                        layout,
+                        files[layout],
+                        piece_size,
+                        root,
+                        whole=whole,
+                        variant=variant,
                     )
                     runs.append(run)
                     print(report([run]).splitlines()[-1], flush=True)
     return runs
+
+
+def variants(args: argparse.Namespace) -> list[tuple[str, dict[str, Any]]]:
+    """The leecher settings compared: the defaults, each ``--variant``, duplicate requests on."""
+    found: list[tuple[str, dict[str, Any]]] = [("default", {})]
+    for text in args.variant or ():
+        name, _, values = text.partition("=")
+        found.append((name, json.loads(values or "{}")))
+    for field, info in Settings.model_fields.items():
+        if "duplicate" in field and info.annotation is bool and not info.default:
+            found.append((field, {field: True}))
+    return found
 
 
 def main() -> None:
@@ -230,6 +266,9 @@ def main() -> None:
     parser.add_argument("--size-mb", type=int, default=None, help="file size (default 262)")
     parser.add_argument("--piece-kib", type=int, action="append", default=None)
     parser.add_argument("--scenario", action="append", choices=list(SCENARIOS), default=None)
+    parser.add_argument(
+        "--variant", action="append", default=None, help="NAME='{\"setting\": value}'"
+    )
     args = parser.parse_args()
     if args.size_mb is None:
         args.size_mb = 12 if args.quick else 262
