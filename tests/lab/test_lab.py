@@ -359,7 +359,10 @@ async def test_a_delayed_peer_starts_later_behind_its_relay_and_the_lab_leaves_n
             )
             await check_frames(video, lab_video, n=2)
             floor = video.stats.piece_floor
+            pieces = len(video.needed_pieces)
         assert late.relayed() == floor
+        assert late.relay is not None
+        assert late.relay.pieces_seen == pieces  # 16 KiB pieces: one PIECE message each
         assert wait_uploaded(late, floor) == floor
         assert list((tmp_path / "lab").iterdir())
     assert not [t for t in threading.enumerate() if t.name.startswith("torframes-")]

@@ -359,7 +359,6 @@ class Relay:
                     self._pipe(reader, up_writer, None, closers, done),
                     self._pipe(up_reader, writer, scanner, closers, done),
                 )
-                self._count("pieces_seen", scanner.pieces_seen)
             finally:
                 self._writers.discard(up_writer)
                 up_writer.close()
@@ -410,6 +409,7 @@ class Relay:
         async def write_side() -> None:
             nonlocal held
             free_at = 0.0
+            pieces_counted = 0
             while True:
                 item = await queue.get()
                 if item is None:  # end of stream: pass the half-close on
@@ -432,6 +432,9 @@ class Relay:
                     room.set()
                 if segment.piece_bytes:
                     self._count("_relayed", segment.piece_bytes)
+                if scanner is not None and scanner.pieces_seen > pieces_counted:
+                    self._count("pieces_seen", scanner.pieces_seen - pieces_counted)
+                    pieces_counted = scanner.pieces_seen
                 if segment.cut:
                     self._count("cuts")
                     done.set()
