@@ -140,18 +140,23 @@ def test_the_wire_scanner_finds_piece_blocks_in_any_chunking(chunk: int) -> None
     blocks = [bytes([i]) * (100 + i) for i in range(3)]
     stream = bt_stream(blocks)
 
+    pieces = 0
+
     def run(behaviour: str) -> tuple[bytes, int, bool]:
+        nonlocal pieces
         scanner = WireScanner(behaviour)
-        out, counted = bytearray(), 0
+        out, counted, pieces = bytearray(), 0, 0
         for at in range(0, len(stream), chunk):
             segment = scanner.feed(stream[at : at + chunk])
             out += segment.data
             counted += segment.piece_bytes
+            pieces += segment.pieces
             if segment.cut:
                 return bytes(out), counted, True
         return bytes(out), counted, False
 
     assert run("normal") == (stream, sum(map(len, blocks)), False)
+    assert pieces == len(blocks)
 
     corrupt, counted, cut = run("corrupt")
     assert (len(corrupt), counted, cut) == (len(stream), sum(map(len, blocks)), False)
@@ -161,6 +166,7 @@ def test_the_wire_scanner_finds_piece_blocks_in_any_chunking(chunk: int) -> None
 
     dropped, counted, cut = run("drop_mid_piece")
     assert cut
+    assert pieces == 1
     assert counted == len(blocks[0]) // 2
     assert dropped == stream[: starts[0] + len(blocks[0]) // 2]
 

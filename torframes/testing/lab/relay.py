@@ -81,11 +81,15 @@ class Shape(NamedTuple):
 
 
 class Segment(NamedTuple):
-    """Bytes to forward; ``piece_bytes`` of them are PIECE block bytes; ``cut`` closes after."""
+    """Bytes to forward; ``piece_bytes`` of them are PIECE block bytes; ``cut`` closes after.
+
+    ``pieces``: PIECE messages whose block starts in these bytes.
+    """
 
     data: bytes
     piece_bytes: int
     cut: bool
+    pieces: int = 0
 
 
 class WireScanner:
@@ -115,6 +119,11 @@ class WireScanner:
 
     def feed(self, data: bytes) -> Segment:
         """The part of ``data`` to forward, how much of it is PIECE blocks, and whether to close."""
+        before = self.pieces_seen
+        segment = self._feed(data)
+        return segment._replace(pieces=self.pieces_seen - before)
+
+    def _feed(self, data: bytes) -> Segment:
         if self._closed or not data:
             return Segment(b"", 0, self._closed)
         if self.opaque:
@@ -409,7 +418,6 @@ class Relay:
         async def write_side() -> None:
             nonlocal held
             free_at = 0.0
-            pieces_counted = 0
             while True:
                 item = await queue.get()
                 if item is None:  # end of stream: pass the half-close on
@@ -432,9 +440,8 @@ class Relay:
                     room.set()
                 if segment.piece_bytes:
                     self._count("_relayed", segment.piece_bytes)
-                if scanner is not None and scanner.pieces_seen > pieces_counted:
-                    self._count("pieces_seen", scanner.pieces_seen - pieces_counted)
-                    pieces_counted = scanner.pieces_seen
+                if segment.pieces:
+                    self._count("pieces_seen", segment.pieces)
                 if segment.cut:
                     self._count("cuts")
                     done.set()
