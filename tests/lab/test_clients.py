@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import libtorrent
 import pandas as pd
 import pytest
 
@@ -30,15 +31,22 @@ KiB = 1024
 PATIENT = {"metadata_timeout": 120.0, "piece_timeout": 120.0}
 
 
+def magnet(torrent: Path) -> str:
+    """The torrent's magnet link: infohash(es) and name only (BEP 9: metadata from the peer)."""
+    return str(libtorrent.make_magnet_uri(libtorrent.torrent_info(str(torrent))))
+
+
 async def fetch_and_check(
-    video_path: Path, torrent: Path, seeder: ClientSeeder, *, peers: bool = True
+    video_path: Path, source: str | bytes, seeder: ClientSeeder, *, peers: bool = True
 ) -> Video:
-    """Table and two screenshots from ``seeder``; the leecher and the seeder agree on the floor."""
+    """Table and two screenshots from ``seeder``; the leecher and the seeder agree on the floor.
+
+    ``source``: a magnet or a ``.torrent``'s bytes; ``peers``: give the
+    seeder's endpoint to the leecher (else it must come from the torrent's tracker).
+    """
     settings = Settings.loopback(**PATIENT)
     async with Client(settings) as client:
-        video = await open_video(
-            client, torrent.read_bytes(), peers=[seeder.endpoint] if peers else None
-        )
+        video = await open_video(client, source, peers=[seeder.endpoint] if peers else None)
         expected = keyframe_packets(video_path)[["offset", "size", "pts", "dts"]]
         ours = video.keyframes[["offset", "size", "pts", "dts"]].astype("int64")
         pd.testing.assert_frame_equal(
@@ -62,8 +70,36 @@ async def fetch_and_check(
 async def test_client_seeds_the_table_and_frames_at_the_floor(
     client_name: str, lab_video: Path, tmp_path: Path, seeders: Callable[..., ClientSeeder]
 ) -> None:
+    """v1 torrent, magnet plus the client's endpoint: metadata (BEP 9) and pieces from it."""
     torrent = make_torrent(lab_video, tmp_path / "clip.torrent", piece_size=16 * KiB)
     seeder = seeders(client_name, torrent=torrent, content_dir=lab_video.parent)
     assert seeder.client == client_name
     assert isinstance(seeder, ClientSeeder)
-    await fetch_and_check(lab_video, torrent, seeder)
+    await fetch_and_check(lab_video, magnet(torrent), seeder)
+
+
+@pytest.mark.parametrize(
+    ("client_name", "version"),
+    [
+        ("libtorrent", "v2"),
+        ("libtorrent", "hybrid"),
+        ("qbittorrent", "v2"),
+        ("qbittorrent", "hybrid"),
+    ],
+)
+async def test_client_seeds_v2_and_hybrid_torrents(
+    client_name: str,
+    version: str,
+    lab_video: Path,
+    tmp_path: Path,
+    seeders: Callable[..., ClientSeeder],
+) -> None:
+    """BEP 52: the libtorrent-based clients seed v2 and hybrid torrents (the others are v1 only).
+
+    The magnet of a hybrid carries both hashes (``btih`` and ``btmh``).
+    """
+    torrent = make_torrent(
+        lab_video, tmp_path / "clip.torrent", piece_size=16 * KiB, version=version
+    )
+    seeder = seeders(client_name, torrent=torrent, content_dir=lab_video.parent)
+    await fetch_and_check(lab_video, magnet(torrent), seeder)
