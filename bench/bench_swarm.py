@@ -28,7 +28,10 @@ asserted. ``--variant NAME='{"setting": value}'`` adds runs whose leecher
 has those :class:`~torframes.Settings` (a boolean setting whose name holds
 ``duplicate``, e.g. duplicate block requests, gets a variant of its own
 turned on, so the table shows both). ``--quick`` is a smoke run: a 12 MB file, moov at the tail,
-256 KiB pieces, whole-file runs only where they take seconds.
+256 KiB pieces, whole-file runs only where they take seconds (~1 min).
+A full run takes roughly half an hour on two cores, most of it the slow
+scenario's two whole-file downloads (262 MB at 600 KB/s: ~7 min each), plus
+encoding the file the first time.
 """
 
 from __future__ import annotations
