@@ -373,3 +373,26 @@ async def test_a_delayed_peer_starts_later_behind_its_relay_and_the_lab_leaves_n
         assert list((tmp_path / "lab").iterdir())
     assert not [t for t in threading.enumerate() if t.name.startswith("torframes-")]
     assert not list((tmp_path / "lab").iterdir())
+
+
+async def test_a_torrent_whose_only_source_is_the_lab_tracker(
+    tmp_path: Path, lab_video: Path
+) -> None:
+    """opentracker over HTTP: the seeder announces, the leecher finds it there and nowhere else."""
+    with Lab(tmp_path / "lab", tracker=True) as lab:
+        assert lab.tracker is not None
+        torrent = make_torrent(
+            lab_video,
+            tmp_path / "tracked.torrent",
+            piece_size=16 * KiB,
+            trackers=[lab.tracker.http_url],
+        )
+        seeder = lab.seed(torrent, lab_video.parent, announce=True)
+        assert lab.tracker.wait_seeders(torrent) == 1
+        async with Client(lab.settings()) as client:
+            video = await open_video(client, torrent.read_bytes(), progress=False)
+            await check_frames(video, lab_video, n=2)
+            floor = video.stats.piece_floor
+            assert video.stats.bytes_fetched == floor
+            assert [p.ip for p in video.torrent.handle.get_peer_info()] == [seeder.endpoint]
+        assert wait_uploaded(seeder, floor) == floor

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from torframes.settings import Settings
-from torframes.testing.lab.clients import CLIENTS, ClientSeeder, launch
+from torframes.testing.lab.clients import CLIENTS, ClientSeeder, Tracker, launch, start_tracker
 from torframes.testing.lab.dht import MIN_NODES, PrivateDHT, node_settings
 from torframes.testing.lab.relay import BEHAVIOURS, Relay, RelayLoop, Shape
 
@@ -191,7 +191,7 @@ class Lab:
         self._loop: RelayLoop | None = None
         self._started = False
         self.dht: PrivateDHT | None = None
-        self.tracker: Any = None
+        self.tracker: Tracker | None = None
         self.dht_bootstrap: list[tuple[str, int]] = []
         #: The leecher's own loopback address (:meth:`settings` listens there).
         self.leecher_host = next(self._hosts)
@@ -262,7 +262,9 @@ class Lab:
         ``pieces``: a partial seed of only these pieces. ``shape`` and
         ``behaviour`` (one of :data:`~torframes.testing.lab.relay.BEHAVIOURS`)
         put a relay in front. ``announce``: the client announces to the
-        torrent's trackers (else it is given the torrent without them).
+        torrent's trackers (else it is given the torrent without them); with
+        the lab's tracker, the torrent is whitelisted there first (make it
+        with ``trackers=[lab.tracker.http_url]`` or ``udp_url``).
         ``dht``: the client joins the lab's DHT (and announces there).
         ``start_delay``: start the client that many seconds from now, in the
         background (a peer that appears while a leecher already looks).
@@ -277,6 +279,8 @@ class Lab:
             raise ValueError("dht=True needs a lab made with dht_nodes >= 10")
         if start_delay < 0:
             raise ValueError(f"start_delay is >= 0, not {start_delay}")
+        if announce and self.tracker is not None:
+            self.tracker.allow(Path(torrent))  # opentracker answers whitelisted torrents only
         relay = None
         if shape is not None or behaviour != "normal":
             relay = Relay(
@@ -364,10 +368,6 @@ def total_uploaded(peers: Iterable[LabPeer]) -> int:
     return sum(peer.uploaded() for peer in peers)
 
 
-def _start_tracker(workdir: Path) -> Any:
-    """opentracker on 127.0.0.1 (HTTP and UDP), from helper lab-clients' ``tracker`` module."""
-    try:
-        from torframes.testing.lab.clients.tracker import start_tracker
-    except ImportError as error:  # pragma: no cover - until the tracker module lands
-        raise NotImplementedError("the lab's tracker module is not available yet") from error
+def _start_tracker(workdir: Path) -> Tracker:
+    """opentracker on 127.0.0.1, HTTP and UDP (:mod:`torframes.testing.lab.clients.tracker`)."""
     return start_tracker(workdir)
