@@ -13,6 +13,7 @@ import asyncio
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -24,7 +25,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from torframes.service import RESULT_COLUMNS, RESULT_DTYPES, JobStore, ScreenshotService
+from torframes.service import RESULT_COLUMNS, RESULT_DTYPES, ScreenshotService
 
 pytestmark = pytest.mark.swarm
 
@@ -130,3 +131,165 @@ async def test_mixed_jobs_equal_the_local_executor_job_by_job(
     # attempts end the same way
     outcomes = Counter(a["outcome"] for a in dask_attempts)
     assert outcomes == Counter(a["outcome"] for a in local_attempts)
+
+
+def _torrents_on_workers(dask_worker: Any) -> list[str]:
+    """Infohashes in the torframes sessions of this worker (run on each worker)."""
+    from torframes.service.dask_worker import TorframesPlugin
+
+    found = []
+    for plugin in dask_worker.plugins.values():
+        if isinstance(plugin, TorframesPlugin) and plugin._client is not None:
+            found += list(plugin._client.torrents)
+    return found
+
+
+async def test_a_worker_killed_mid_batch_leaves_every_job_in_its_right_status(
+    swarm, long_clip: Path, tmp_path: Path, settings_for, dead_magnet, gate, gated_times, cluster
+) -> None:
+    from torframes.service.dask_executor import connect
+
+    data = long_clip.read_bytes()
+    gated = gate(swarm, "dask-gated.mp4")  # stalls after its first frame until opened
+    good = [swarm.seed({f"dask-kill-{i}.mp4": data}, piece_size=PIECE) for i in range(3)]
+    dead = dead_magnet("dask-kill-dead")
+    sources = [gated.seed.magnet] + [s.magnet for s in good] + [dead]
+    settings = settings_for(cache=False)
+    watcher = await connect(cluster)
+    try:
+        async with ScreenshotService(
+            settings, store=tmp_path / "jobs.sqlite", output=tmp_path / "shots",
+            times=gated_times, cluster=cluster,
+        ) as service:  # fmt: skip
+            ids = await service.submit_many(sources)
+            # the worker whose session holds the stalled torrent, once it has its first frame
+            holders = await _until(
+                lambda: _holders(watcher, gated.seed.infohash), "the gated job on a worker"
+            )
+            await _until(lambda: gated.uploaded() > 0, "the gated job's first pieces")
+            await _until(lambda: _first_frame_taken(service, gated), "the gated job's 1st frame")
+            pids = await watcher.run(os.getpid, workers=holders)
+            os.kill(pids[holders[0]], signal.SIGKILL)
+            gated.open()
+            await service.join(ids)
+            results = (await service.results(ids)).set_index("source")
+            attempts = service.store.attempts()
+    finally:
+        await watcher.close()
+
+    assert (results.loc[[s.magnet for s in good], "status"] == "done").all()
+    assert (results.loc[[s.magnet for s in good], "frames"] == 3).all()
+    row = results.loc[gated.seed.magnet]
+    assert (row["status"], row["frames"], row["attempts"]) == ("done", 3, 1)  # Dask ran it again
+    assert (results.loc[dead, "status"], results.loc[dead, "error_kind"]) == (
+        "failed", "MetadataTimeout",
+    )  # fmt: skip
+    # the killed worker's pieces were lost with it: the seeder sent some twice
+    assert row["bytes_fetched"] == row["piece_floor"]
+    assert gated.uploaded() > row["piece_floor"]
+    ended = Counter(a["job_id"] for a in attempts if a["outcome"] in ("done", "failed"))
+    assert set(ended.values()) == {1}
+    assert len(ended) == len(sources)
+
+
+async def _holders(watcher: Any, infohash: str) -> list[str]:
+    """Addresses of the workers whose torframes session holds ``infohash``."""
+    held = await watcher.run(_torrents_on_workers)
+    return [address for address, infohashes in held.items() if infohash in infohashes]
+
+
+def _first_frame_taken(service: ScreenshotService, gated: Any) -> bool:
+    """The gated job's first screenshot is written (it then waits for the withheld pieces)."""
+    return _first_frame_taken_in(Path(service.output), gated)
+
+
+def _read(store: Path, sql: str) -> list[tuple[Any, ...]]:
+    connection = sqlite3.connect(store, timeout=10)
+    try:
+        return connection.execute(sql).fetchall()
+    finally:
+        connection.close()
+
+
+async def test_driver_killed_then_started_again_resumes_from_the_store(
+    swarm, long_clip: Path, tmp_path: Path, gate, gated_times, loopback_env, cluster
+) -> None:
+    from torframes.service.dask_executor import connect
+
+    data = long_clip.read_bytes()
+    good = [swarm.seed({f"dask-driver-{i}.mp4": data}, piece_size=PIECE) for i in range(3)]
+    gated = gate(swarm, "dask-driver-gated.mp4")
+    magnets = [s.magnet for s in good] + [gated.seed.magnet]
+    sources = tmp_path / "sources.txt"
+    sources.write_text("\n".join(magnets) + "\n")
+    batch = tmp_path / "batch"
+    store = batch / "jobs.sqlite"
+    command = [
+        sys.executable, "-m", "torframes", "batch", str(sources), "-o", str(batch),
+        "--times", ",".join(map(str, gated_times)), "-q", "--scheduler", cluster.scheduler_address,
+    ]  # fmt: skip
+    env = {
+        **os.environ,
+        **loopback_env,
+        "TORFRAMES_SERVICE_METADATA_TIMEOUT": "30",
+        "TORFRAMES_PIECE_TIMEOUT": "120",
+        "TORFRAMES_SERVICE_FRAMES_TIMEOUT": "120",
+    }
+    watcher = await connect(cluster)
+    try:
+        with (tmp_path / "driver.log").open("wb") as log:
+            driver = await asyncio.create_subprocess_exec(*command, env=env, stdout=log, stderr=log)
+        try:
+            # the good jobs recorded done, the gated one stalled on a worker after a frame
+            await _until(
+                lambda: (
+                    store.exists()
+                    and _read(store, "SELECT COUNT(*) FROM jobs WHERE status = 'done'") == [(3,)]
+                ),
+                "three jobs done",
+            )
+            await _until(lambda: _first_frame_taken_in(batch / "screenshots", gated), "a frame")
+            assert driver.returncode is None
+            driver.send_signal(signal.SIGKILL)
+            assert await asyncio.wait_for(driver.wait(), DEADLINE) == -signal.SIGKILL
+        finally:
+            if driver.returncode is None:
+                driver.kill()
+                await driver.wait()
+        done_first = _read(store, "SELECT id, finished_at FROM jobs WHERE status = 'done'")
+        assert _read(store, "SELECT status FROM jobs WHERE id = 4") == [("running",)]
+        # the dead driver's task is let go by the scheduler and cancelled on its worker
+        await _until(
+            lambda: _holders_none(watcher, gated.seed.infohash),
+            "the orphan task cancelled",
+            deadline=30.0,  # left to run, it would wait for its pieces for 120 s
+        )
+    finally:
+        await watcher.close()
+    gated.open()
+
+    again = await asyncio.to_thread(
+        subprocess.run, command, env=env, capture_output=True, timeout=DEADLINE, check=False
+    )
+    assert again.returncode == 0, again.stderr.decode()[-2000:]
+    results = pd.read_csv(batch / "results.csv", index_col="job")
+    assert list(results["source"]) == magnets
+    assert (results["status"] == "done").all()
+    assert (results["frames"] == 3).all()
+    # the jobs done before the kill were not run again
+    assert _read(store, "SELECT id, finished_at FROM jobs WHERE id IN (1, 2, 3)") == done_first
+    attempts = _read(store, "SELECT job_id, outcome FROM attempts ORDER BY job_id, number")
+    assert attempts == [(1, "done"), (2, "done"), (3, "done"), (4, "interrupted"), (4, "done")]
+    for seed in good:
+        floor = int(results.set_index("source").loc[seed.magnet, "piece_floor"])
+        assert seed.wait_uploaded(floor) == floor
+    shots = _read(store, "SELECT job_id, COUNT(*) FROM screenshots GROUP BY job_id")
+    assert dict(shots) == dict.fromkeys(results.index, 3)
+
+
+async def _holders_none(watcher: Any, infohash: str) -> bool:
+    return not await _holders(watcher, infohash)
+
+
+def _first_frame_taken_in(folder: Path, gated: Any) -> bool:
+    return folder.is_dir() and any(p.name.startswith(gated.seed.infohash) for p in folder.iterdir())

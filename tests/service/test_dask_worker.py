@@ -91,7 +91,7 @@ def test_every_interface_gets_the_first_port() -> None:
 
 @pytest.mark.parametrize("text", ["7010-7000", "0-10", "7000", "a-b", "7000-70000"])
 def test_a_bad_range_is_one_settings_error(text: str) -> None:
-    with pytest.raises(SettingsError, match="listen_port_range.*FIRST-LAST"):
+    with pytest.raises(SettingsError, match=r"listen_port_range.*FIRST-LAST"):
         Settings(listen_port_range=text)
 
 

@@ -68,9 +68,14 @@ async def run_batch(
     signals: Iterable[int] = (),
     deadline: float | None = SHUTDOWN_DEADLINE,
     on_event: Callable[[JobEvent], object] | None = None,
+    cluster: Any = None,
     **job_options: Any,
 ) -> pd.DataFrame:
     """Run ``sources`` as one batch in ``output``; the results (also written to ``results.csv``).
+
+    ``cluster``: run the jobs on a Dask cluster (a ``distributed.Client``,
+    a scheduler address ``tcp://host:8786``): see
+    :mod:`torframes.service.dask_executor`. The store stays in ``output``.
 
     Resumes the store already in ``output`` unless ``fresh`` (which deletes
     it, with the pieces kept beside it; pieces in the persistent cache stay).
@@ -89,6 +94,7 @@ async def run_batch(
         store=store_path,
         output=folder / "screenshots",
         on_event=on_event,
+        cluster=cluster,
         **job_options,
     )
     async with service:
@@ -133,6 +139,7 @@ def batch(
     fresh: bool = False,
     deadline: float | None = SHUTDOWN_DEADLINE,
     on_event: Callable[[JobEvent], object] | None = None,
+    cluster: Any = None,
     **job_options: Any,
 ) -> pd.DataFrame:
     """Blocking :func:`run_batch` (see :mod:`torframes.sync`); Ctrl-C shuts down gracefully.
@@ -140,6 +147,8 @@ def batch(
     SIGTERM is handled too, where the loop allows signal handlers. Job
     options (``n``, ``strategy``, ``times``, ``fmt``, ``max_side``,
     ``keyframes``...) are those of :class:`~torframes.service.JobOptions`.
+    ``cluster``: a ``distributed.Client`` or a scheduler address, to run
+    the jobs on a Dask cluster (see :func:`run_batch`).
     """
     return run_sync(
         run_batch(
@@ -152,6 +161,7 @@ def batch(
             signals=(signal.SIGTERM,) if _signals_allowed() else (),
             deadline=deadline,
             on_event=on_event,
+            cluster=cluster,
             **job_options,
         )
     )
