@@ -16,13 +16,18 @@ import pickle
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from PIL import Image
 
 from torframes import errors
-from torframes.service.jobs import JobOptions, source_spec
+from torframes.service import ScreenshotService
+from torframes.service.frames_table import frames_table
+from torframes.service.jobs import JobOptions, job_key, source_spec
+from torframes.service.recording import record_outcome
 from torframes.service.results import RESULT_COLUMNS, RESULT_DTYPES, results_frame
 from torframes.service.runner import JobHooks, JobOutcome, JobSpec, run_job
+from torframes.service.store import JobStore, new_owner
 from torframes.testing import read_frame_index
 from torframes.testing.oracle import keyframe_packets
 from torframes.torrent.client import Client
@@ -143,12 +148,20 @@ async def test_failures_end_in_their_status(
     cut = swarm.seed({"runner-cut.mp4": truncated_mp4("runner")}, piece_size=PIECE)
     dead = dead_magnet("runner-dead")
     settings = settings_for(service_metadata_timeout=0.5)
+
+    class Broken(Recorder):
+        async def released(self, client: Client, torrent: Any, *, finished: bool) -> None:
+            await super().released(client, torrent, finished=finished)
+            raise RuntimeError("the executor's bookkeeping broke")
+
     async with Client(settings) as client:
+        hooks = Broken(client)
         retried, used_up, bad = await asyncio.gather(
             run_job(client, spec_for(dead, tmp_path, 1, retries=0, max_retries=1)),
             run_job(client, spec_for(dead, tmp_path, 2, retries=1, max_retries=1)),
-            run_job(client, spec_for(cut.magnet, tmp_path, 3)),
+            run_job(client, spec_for(cut.magnet, tmp_path, 3), hooks=hooks),
         )
+    assert hooks.calls[-2:] == [("released", (True, False)), ("ended", "failed")]
     assert (retried.status, retried.error_kind) == ("retry", "MetadataTimeout")
     assert retried.result["status"] == "queued"
     assert (used_up.status, used_up.error_kind) == ("failed", "MetadataTimeout")
@@ -210,3 +223,56 @@ def test_outcome_store_values_keep_what_an_earlier_attempt_found() -> None:
         "resume_data": b"resume",
         "resume_dir": "/pieces",
     }
+
+
+async def test_an_outcome_recorded_at_once_matches_the_local_record(
+    swarm, clip: Path, tmp_path: Path, settings_for
+) -> None:
+    """What a remote executor records (record_outcome) equals what the local executor records.
+
+    Oracle: the local executor's store for the same torrent, run in this test
+    (frames are the same pictures, so the same hashes); bytes from the seeder.
+    """
+    seed = swarm.seed({"runner-record.mp4": clip.read_bytes()}, piece_size=PIECE)
+    async with ScreenshotService(
+        settings_for(), workers=1, store=tmp_path / "local" / "jobs.sqlite", n=3
+    ) as service:
+        local = await service.run([seed.magnet])
+        local_frames = await service.frames()
+
+    store = JobStore(tmp_path / "remote" / "jobs.sqlite")
+    try:
+        options = JobOptions(n=3)
+        source = source_spec(seed.magnet)
+        [(job_id, _)] = store.add([(job_key(source, options), source, options, seed.infohash)])
+        owner = new_owner()
+        claimed = store.claim(owner, lease=60.0)
+        assert claimed is not None
+        spec = JobSpec.from_claim(claimed, output=str(tmp_path / "remote" / "shots"))
+        async with Client(settings_for(storage_dir=tmp_path / "remote" / "pieces")) as client:
+            outcome = await run_job(client, spec)  # no hooks: nothing recorded on the way
+        assert store.screenshots(job_id) == []
+        assert record_outcome(store, owner, spec, outcome)
+        remote = results_frame(store.results([job_id]))
+        remote_frames = frames_table(store)
+        remote_shots = store.screenshots(job_id)
+        assert not record_outcome(store, owner, spec, outcome)  # recorded once; the lease is gone
+    finally:
+        store.close()
+
+    columns = [c for c in RESULT_COLUMNS if c != "elapsed_s"]
+    pd.testing.assert_frame_equal(remote[columns], local[columns])
+    assert remote["piece_floor"].iloc[0] == remote["bytes_fetched"].iloc[0]
+    assert (
+        seed.wait_uploaded(2 * outcome.result["piece_floor"]) == 2 * outcome.result["piece_floor"]
+    )
+    pd.testing.assert_frame_equal(remote_frames, local_frames)
+    assert [Path(p).name for p in remote_shots] == [Path(p).name for p in local_shots(tmp_path)]
+
+
+def local_shots(tmp_path: Path) -> list[Path]:
+    """The local run's screenshots, in time order (their names end in the time)."""
+    return sorted(
+        (tmp_path / "local" / "screenshots").iterdir(),
+        key=lambda p: float(p.stem.rsplit("-t", 1)[1]),
+    )

@@ -241,10 +241,17 @@ def _add_batch(commands: Any) -> None:
     batch.add_argument(
         "-o",
         "--output",
-        type=Path,
+        type=_batch_output,
         required=True,
         metavar="DIR",
-        help="batch folder: jobs.sqlite, pieces/, screenshots/, results.csv (required)",
+        help="batch folder: jobs.sqlite, pieces/, screenshots/, results.csv, results/ (required);"
+        " or an fsspec URL (s3://..., memory://...) for screenshots and results, with --work",
+    )
+    batch.add_argument(
+        "--work",
+        type=Path,
+        metavar="DIR",
+        help="local folder for jobs.sqlite and pieces/ (default: DIR; needed when DIR is a URL)",
     )
     batch.add_argument(
         "--workers",
@@ -394,7 +401,28 @@ def _check_output(args: argparse.Namespace) -> None:
         wants_parquet = args.command == "batch" and args.keyframes == "parquet"
         if wants_parquet and importlib.util.find_spec("pyarrow") is None:
             raise UsageError("--keyframes parquet needs pyarrow (pip install torframes[parquet])")
-        _check_folder(args.output)
+        if args.command == "batch" and isinstance(args.output, str):  # an fsspec URL
+            if args.work is None:
+                raise UsageError(
+                    f"-o {args.output} is a URL: give a local --work DIR for the job store"
+                )
+        else:
+            _check_folder(args.output)
+        if args.command == "batch" and args.work is not None:
+            _check_folder(args.work)
+
+
+def _batch_output(text: str) -> Path | str:
+    """A batch's output: a local folder (``file://`` URLs too), or another fsspec URL as given."""
+    from torframes.service.output import OutputSink, is_url
+
+    if not is_url(text):
+        return Path(text)
+    try:
+        sink = OutputSink.open(text)
+    except (ImportError, ValueError) as error:  # an unknown protocol, or its package missing
+        raise argparse.ArgumentTypeError(f"cannot write to {text}: {error}") from None
+    return sink.location if sink.is_remote else Path(sink.location)
 
 
 def _check_folder(folder: Path, target: Path | None = None) -> None:
@@ -502,7 +530,11 @@ async def _batch(args: argparse.Namespace, settings: Settings) -> int:
 
     from torframes.api.progress import JobsProgress
     from torframes.service.jobs import JobOptions
+    from torframes.service.output import OutputSink
     from torframes.service.sync import RESULTS_NAME, read_sources, run_batch
+
+    def output_path(output: Path | str) -> str:
+        return OutputSink.open(output).path(RESULTS_NAME)
 
     try:
         sources = read_sources(args.sources)
@@ -530,6 +562,7 @@ async def _batch(args: argparse.Namespace, settings: Settings) -> int:
             args.output,
             workers=args.workers,
             settings=settings,
+            work=args.work,
             fresh=args.fresh,
             signals=(signal.SIGINT, signal.SIGTERM),
             deadline=args.deadline,
@@ -542,7 +575,7 @@ async def _batch(args: argparse.Namespace, settings: Settings) -> int:
     left = len(table) - done - failed
     _say(
         args,
-        f"{done} done, {failed} failed, {left} left; results in {args.output / RESULTS_NAME}",
+        f"{done} done, {failed} failed, {left} left; results in {output_path(args.output)}",
     )
     if left:
         return EXIT_INTERRUPTED

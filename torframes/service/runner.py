@@ -495,7 +495,10 @@ class _Run:
             await torrent.remove(delete_files=False)
         except Exception:
             log.exception("removing torrent %s failed", torrent.infohash)
-        await self.hooks.released(self.client, torrent, finished=finished)
+        try:
+            await self.hooks.released(self.client, torrent, finished=finished)
+        except Exception:  # the storage budget's bookkeeping must not leave the job unended
+            log.exception("after torrent %s left the session", torrent.infohash)
 
     async def _save_resume(self) -> bytes | None:
         torrent = self.torrent

@@ -75,6 +75,7 @@ from torframes.service.events import SUBSCRIPTION_BUFFER, EventHub, JobEvent, Su
 from torframes.service.executor import Executor, make_executor
 from torframes.service.frames_table import frames_table
 from torframes.service.jobs import JobOptions, SourceSpec, job_key, source_spec, torrent_key
+from torframes.service.output import OutputSink
 from torframes.service.results import results_frame
 from torframes.service.runner import FLUSH_TIMEOUT
 from torframes.service.scheduling import Heartbeat
@@ -106,8 +107,9 @@ class ScreenshotService:
     process resumes from them. ``workers`` defaults to
     ``settings.service_workers``. ``store``: a :class:`JobStore` or a path
     to its SQLite file (default: in memory, nothing survives the process).
-    ``output``: where screenshots go (default: ``screenshots/`` beside the
-    store file, else in the working directory). ``on_event`` is called with
+    ``output``: where screenshots go, a folder or an fsspec URL such as
+    ``s3://bucket/shots`` (see :mod:`.output`; default: ``screenshots/``
+    beside the store file, else in the working directory). ``on_event`` is called with
     every :class:`JobEvent`. ``cluster``: a ``distributed.Client`` (or a
     scheduler address) to run the jobs on Dask workers instead of this
     process (:mod:`torframes.service.dask_executor`); the service then makes
@@ -132,6 +134,8 @@ class ScreenshotService:
     ) -> None:
         from torframes.torrent.client import Client
 
+        # before anything is opened: an unknown URL protocol (or its package missing) fails here
+        sink = OutputSink.open(output) if output is not None else None
         if isinstance(store, JobStore):
             self._store, self._owns_store = store, False
         else:
@@ -155,8 +159,10 @@ class ScreenshotService:
         self.workers = int(workers if workers is not None else self.settings.service_workers)
         if self.workers < 1:
             raise ValueError(f"workers must be at least 1, not {self.workers}")
-        if output is not None:
-            self.output = Path(output)
+        #: Where screenshots go: a local folder, or an fsspec URL (see :mod:`.output`).
+        self.output: Path | str
+        if sink is not None:
+            self.output = sink.location if sink.is_remote else Path(sink.location)
         else:
             self.output = (folder or Path.cwd()) / "screenshots"
         self._defaults = JobOptions.make(**job_options)

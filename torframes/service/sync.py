@@ -5,9 +5,18 @@
     results = torframes.batch(magnets, "out/", workers=8, n=5, max_side=640)
 
 Everything lives in the output folder: the job store (``jobs.sqlite``), the
-pieces fetched (``pieces/``), the screenshots (``screenshots/``) and
-``results.csv``. Calling it again over the same folder resumes: jobs done are
-not done again, jobs cut short go on from the pieces already fetched.
+pieces fetched (``pieces/``), the screenshots (``screenshots/``),
+``results.csv`` and the results' Parquet dataset (``results/``, see
+:mod:`torframes.service.results`). Calling it again over the same folder
+resumes: jobs done are not done again, jobs cut short go on from the pieces
+already fetched.
+
+The output may also be an fsspec URL (``s3://bucket/batch``,
+``memory://batch``...; see :mod:`torframes.service.output`): screenshots,
+tables and results go there, and the job store and pieces, which must be
+local, go to the ``work`` folder::
+
+    results = torframes.batch(magnets, "s3://bucket/batch", work="batch-state/")
 """
 
 from __future__ import annotations
@@ -20,7 +29,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from torframes.atomic import atomic_write
+from torframes.service.output import OutputSink, is_url
+from torframes.service.results import RESULTS_CSV, write_results
 from torframes.service.service import SHUTDOWN_DEADLINE, ScreenshotService
 from torframes.settings import Settings
 from torframes.sync import run_sync
@@ -34,8 +44,10 @@ __all__ = ["STORE_NAME", "batch", "read_sources", "run_batch"]
 
 #: The job store's file name in a batch folder.
 STORE_NAME = "jobs.sqlite"
-#: The results table's file name, beside the store.
-RESULTS_NAME = "results.csv"
+#: The results table's file name, in the output.
+RESULTS_NAME = RESULTS_CSV
+#: The screenshots' folder, in the output.
+SCREENSHOTS_NAME = "screenshots"
 
 
 def read_sources(path: str | os.PathLike[str]) -> list[str]:
@@ -62,6 +74,7 @@ async def run_batch(
     sources: Iterable[Any],
     output: str | os.PathLike[str],
     *,
+    work: str | os.PathLike[str] | None = None,
     workers: int | None = None,
     settings: Settings | None = None,
     fresh: bool = False,
@@ -71,28 +84,30 @@ async def run_batch(
     cluster: Any = None,
     **job_options: Any,
 ) -> pd.DataFrame:
-    """Run ``sources`` as one batch in ``output``; the results (also written to ``results.csv``).
+    """Run ``sources`` as one batch in ``output``; the results (also written there).
 
-    ``cluster``: run the jobs on a Dask cluster (a ``distributed.Client``,
-    a scheduler address ``tcp://host:8786``): see
-    :mod:`torframes.service.dask_executor`. The store stays in ``output``.
-
-    Resumes the store already in ``output`` unless ``fresh`` (which deletes
-    it, with the pieces kept beside it; pieces in the persistent cache stay).
-    On any of ``signals``, and when cancelled, it shuts down gracefully
-    (``deadline`` s for in-flight jobs);
-    jobs not finished are left queued in the store, and their rows say so.
+    ``output``: a local folder or an fsspec URL; ``work``: the local folder
+    of the job store and pieces (default: ``output``; required when
+    ``output`` is a URL other than ``file://``). Resumes the store already
+    there unless ``fresh`` (which deletes it, with the pieces kept beside
+    it; pieces in the persistent cache stay). On any of ``signals``, and
+    when cancelled, it shuts down gracefully (``deadline`` s for in-flight
+    jobs); jobs not finished are left queued in the store, and their rows
+    say so. ``cluster``: run the jobs on Dask workers (see
+    :class:`~torframes.service.ScreenshotService`).
     """
-    folder = Path(output)
+    sink = OutputSink.open(output)
+    folder = _work_folder(sink, work)
     store_path = folder / STORE_NAME
     if fresh:
-        await asyncio.to_thread(_delete_batch, folder)
+        await asyncio.to_thread(_delete_batch, folder, sink)
     await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+    await asyncio.to_thread(sink.ensure)
     service = ScreenshotService(
         settings if settings is not None else Settings(),
         workers=workers,
         store=store_path,
-        output=folder / "screenshots",
+        output=sink.child(SCREENSHOTS_NAME).location,
         on_event=on_event,
         cluster=cluster,
         **job_options,
@@ -106,27 +121,38 @@ async def run_batch(
             await service.join(ids)
         except asyncio.CancelledError:
             await service.shutdown(deadline)
-            await _write_results(service, ids, folder)
+            await _write_results(service, ids, sink)
             raise
         await service.shutdown(deadline)
-        return await _write_results(service, ids, folder)
+        return await _write_results(service, ids, sink)
 
 
-async def _write_results(service: ScreenshotService, ids: list[int], folder: Path) -> pd.DataFrame:
+def _work_folder(sink: OutputSink, work: str | os.PathLike[str] | None) -> Path:
+    """The local folder of the job store and pieces."""
+    if work is not None:
+        if is_url(work):
+            raise ValueError(f"the work folder holds a SQLite store: a local path, not {work}")
+        return Path(work)
+    if sink.is_remote:
+        raise ValueError(
+            f"a batch writing to {sink.location} needs a local work folder for its job store"
+            " and pieces (work=..., --work DIR)"
+        )
+    return Path(sink.location)
+
+
+async def _write_results(
+    service: ScreenshotService, ids: list[int], sink: OutputSink
+) -> pd.DataFrame:
     table = await service.results(ids)
-    target = folder / RESULTS_NAME
-    await asyncio.to_thread(_write_csv, table, target)
+    await asyncio.to_thread(write_results, table, sink)
     return table
 
 
-def _write_csv(table: pd.DataFrame, target: Path) -> None:
-    with atomic_write(target) as out:
-        table.to_csv(out, mode="wb")
-
-
-def _delete_batch(folder: Path) -> None:
-    for name in (STORE_NAME, f"{STORE_NAME}-wal", f"{STORE_NAME}-shm", RESULTS_NAME):
+def _delete_batch(folder: Path, sink: OutputSink) -> None:
+    for name in (STORE_NAME, f"{STORE_NAME}-wal", f"{STORE_NAME}-shm"):
         (folder / name).unlink(missing_ok=True)
+    sink.remove(RESULTS_NAME)
     shutil.rmtree(folder / "pieces", ignore_errors=True)
 
 
@@ -134,6 +160,7 @@ def batch(
     sources: Iterable[Any],
     output: str | os.PathLike[str],
     *,
+    work: str | os.PathLike[str] | None = None,
     workers: int | None = None,
     settings: Settings | None = None,
     fresh: bool = False,
@@ -154,6 +181,7 @@ def batch(
         run_batch(
             sources,
             output,
+            work=work,
             workers=workers,
             settings=settings,
             fresh=fresh,
