@@ -17,19 +17,25 @@ import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import fsspec
 import pandas as pd
 import pytest
+from PIL import Image
 
 from torframes.service import RESULT_COLUMNS, RESULT_DTYPES, ScreenshotService
+from torframes.testing import read_frame_index
+from torframes.testing.oracle import keyframe_packets
 
 pytestmark = pytest.mark.swarm
 
 PIECE = 16 * 1024
+FPS = 24
 #: Seconds any wait on the cluster or a child process may take before the test fails.
 DEADLINE = 120.0
 
@@ -211,6 +217,13 @@ def _read(store: Path, sql: str) -> list[tuple[Any, ...]]:
         connection.close()
 
 
+def _done(store: Path) -> int:
+    """Jobs recorded done in a store another process writes (0 before it made its tables)."""
+    if not store.exists() or not _read(store, "SELECT 1 FROM sqlite_master WHERE name = 'jobs'"):
+        return 0
+    return int(_read(store, "SELECT COUNT(*) FROM jobs WHERE status = 'done'")[0][0])
+
+
 async def test_driver_killed_then_started_again_resumes_from_the_store(
     swarm, long_clip: Path, tmp_path: Path, gate, gated_times, loopback_env, cluster
 ) -> None:
@@ -242,10 +255,7 @@ async def test_driver_killed_then_started_again_resumes_from_the_store(
         try:
             # the good jobs recorded done, the gated one stalled on a worker after a frame
             await _until(
-                lambda: (
-                    store.exists()
-                    and _read(store, "SELECT COUNT(*) FROM jobs WHERE status = 'done'") == [(3,)]
-                ),
+                lambda: _done(store) == 3,
                 "three jobs done",
             )
             await _until(lambda: _first_frame_taken_in(batch / "screenshots", gated), "a frame")
@@ -293,3 +303,71 @@ async def _holders_none(watcher: Any, infohash: str) -> bool:
 
 def _first_frame_taken_in(folder: Path, gated: Any) -> bool:
     return folder.is_dir() and any(p.name.startswith(gated.seed.infohash) for p in folder.iterdir())
+
+
+async def _batch_to_url(
+    swarm: Any, clip: Path, url: str, work: Path, settings: Any, cluster: Any, name: str
+) -> None:
+    """Two good jobs and a corrupt one to ``url`` on ``cluster``: files where the store says.
+
+    The store records a ``file://`` output's files by their local paths.
+    """
+    from torframes.service.store import JobStore
+    from torframes.service.sync import run_batch
+
+    data = clip.read_bytes()
+    good = [swarm.seed({f"{name}-{i}.mp4": data}, piece_size=PIECE) for i in range(2)]
+    noise = swarm.seed({f"{name}-noise.mp4": random.Random(5).randbytes(30_000)}, piece_size=PIECE)
+    sources = [s.magnet for s in good] + [noise.magnet]
+    results = await run_batch(
+        sources, url, work=work, settings=settings, cluster=cluster, n=2, keyframes="parquet"
+    )
+    assert list(results["status"]) == ["done", "done", "failed"]
+    pd.testing.assert_frame_equal(pd.read_parquet(f"{url}/results"), results)
+    store = JobStore(work / "jobs.sqlite")
+    try:
+        for job, seed in zip(results.index[:2], good, strict=True):
+            paths = store.screenshots(int(job))
+            assert len(paths) == 2
+            for path in paths:
+                shots = url.removeprefix("file://") + "/screenshots"
+                assert path.startswith(f"{shots}/{seed.infohash}-f0-t")
+                with fsspec.open(path, "rb") as stream, Image.open(stream) as image:
+                    seconds = float(path.rsplit("-t", 1)[1].rsplit(".", 1)[0])
+                    assert read_frame_index(image) == round(seconds * FPS)
+            table = pd.read_parquet(f"{url}/screenshots/{seed.infohash}-f0.keyframes.parquet")
+            assert len(table) == len(keyframe_packets(clip))
+    finally:
+        store.close()
+    floors = [int(f) for f in results["piece_floor"].iloc[:2]]
+    assert [s.wait_uploaded(f) for s, f in zip(good, floors, strict=True)] == floors
+
+
+async def test_workers_write_to_a_file_url(
+    swarm, clip: Path, tmp_path: Path, settings_for, cluster
+) -> None:
+    url = f"file://{tmp_path / 'out'}"
+    await _batch_to_url(
+        swarm, clip, url, tmp_path / "work", settings_for(cache=False), cluster, "dask-file"
+    )
+
+
+async def test_workers_write_to_a_memory_url(
+    swarm, clip: Path, tmp_path: Path, settings_for
+) -> None:
+    """``memory://`` is per process: the workers here are threads of this process."""
+    from distributed import LocalCluster
+
+    url = f"memory://torframes-dask-{uuid.uuid4().hex[:12]}"
+    async with LocalCluster(
+        n_workers=1, processes=False, threads_per_worker=4, asynchronous=True,
+        dashboard_address=None, worker_dashboard_address=None,  # inproc: no socket at all
+    ) as local:  # fmt: skip
+        try:
+            await _batch_to_url(
+                swarm, clip, url, tmp_path / "work", settings_for(cache=False), local, "dask-mem"
+            )
+        finally:
+            memory = fsspec.filesystem("memory")
+            if memory.exists(url.removeprefix("memory:/")):
+                memory.rm(url.removeprefix("memory:/"), recursive=True)
