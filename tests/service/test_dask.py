@@ -371,3 +371,34 @@ async def test_workers_write_to_a_memory_url(
             memory = fsspec.filesystem("memory")
             if memory.exists(url.removeprefix("memory:/")):
                 memory.rm(url.removeprefix("memory:/"), recursive=True)
+
+
+async def test_shutdown_puts_jobs_in_flight_back_and_the_workers_let_them_go(
+    swarm, tmp_path: Path, settings_for, gate, gated_times, cluster
+) -> None:
+    from torframes.service.dask_executor import connect
+
+    gated = gate(swarm, "dask-shutdown-gated.mp4")  # never opened: the job stays in flight
+    watcher = await connect(cluster)
+    try:
+        # left to run, the job would wait 120 s for its withheld pieces
+        settings = settings_for(cache=False, piece_timeout=120.0, service_frames_timeout=120.0)
+        service = ScreenshotService(
+            settings, store=tmp_path / "jobs.sqlite",
+            output=tmp_path / "shots", times=gated_times, cluster=cluster,
+        )  # fmt: skip
+        async with service:
+            (job,) = await service.submit_many([gated.seed.magnet])
+            await _until(lambda: _first_frame_taken(service, gated), "the gated job's 1st frame")
+            await service.shutdown(deadline=0.0)
+            assert service.executor.in_hand == 0
+            row = service.store.job(job)
+            assert row is not None
+            assert (row["status"], row["lease_owner"]) == ("queued", None)
+            assert [a["outcome"] for a in service.store.attempts(job)] == ["released"]
+        # the task was cancelled on its worker, the torrent left its session
+        await _until(
+            lambda: _holders_none(watcher, gated.seed.infohash), "the task cancelled", 30.0
+        )
+    finally:
+        await watcher.close()
