@@ -98,7 +98,7 @@ def child(sources: Path, dask_workers: int, slots: int, frames: int) -> None:
         async with LocalCluster(
             n_workers=dask_workers, processes=True, threads_per_worker=slots,
             host="127.0.0.1", dashboard_address=None, worker_dashboard_address=None,
-            asynchronous=True,
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}, asynchronous=True,
         ) as cluster:  # fmt: skip
             return await run(cluster)
 

@@ -52,6 +52,8 @@ def cluster() -> Iterator[Any]:
         host="127.0.0.1",
         dashboard_address=None,
         worker_dashboard_address=None,
+        # the scheduler's HTTP routes (health...) on a free loopback port, not 8787
+        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
     ) as local:
         yield local
 
@@ -361,7 +363,8 @@ async def test_workers_write_to_a_memory_url(
     url = f"memory://torframes-dask-{uuid.uuid4().hex[:12]}"
     async with LocalCluster(
         n_workers=1, processes=False, threads_per_worker=4, asynchronous=True,
-        dashboard_address=None, worker_dashboard_address=None,  # inproc: no socket at all
+        dashboard_address=None, worker_dashboard_address=None,  # inproc: no scheduler port
+        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},  # HTTP routes: a free port
     ) as local:  # fmt: skip
         try:
             await _batch_to_url(
