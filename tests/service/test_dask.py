@@ -405,3 +405,39 @@ async def test_shutdown_puts_jobs_in_flight_back_and_the_workers_let_them_go(
         )
     finally:
         await watcher.close()
+
+
+def _storage_on_workers(dask_worker: Any) -> list[str]:
+    """Torrent folders in the piece storage of this worker's torframes sessions."""
+    from torframes.service.dask_worker import TorframesPlugin
+
+    found = []
+    for plugin in dask_worker.plugins.values():
+        client = plugin._client if isinstance(plugin, TorframesPlugin) else None
+        if client is not None and client.storage_dir is not None:
+            found += [p.name for p in client.storage_dir.iterdir()]
+    return found
+
+
+async def test_a_workers_piece_storage_keeps_within_its_disk_budget(
+    swarm, clip: Path, tmp_path: Path, settings_for, cluster
+) -> None:
+    """Budget 0: a finished torrent's folder is deleted as its job ends, on every worker."""
+    from torframes.service.dask_executor import connect
+
+    data = clip.read_bytes()
+    good = [swarm.seed({f"dask-budget-{i}.mp4": data}, piece_size=PIECE) for i in range(3)]
+    settings = settings_for(cache=False, service_disk_budget=0)
+    watcher = await connect(cluster)
+    try:
+        async with ScreenshotService(
+            settings, store=tmp_path / "jobs.sqlite", output=tmp_path / "shots", n=2,
+            cluster=cluster,
+        ) as service:  # fmt: skip
+            results = await service.run([s.magnet for s in good])
+            assert (results["status"] == "done").all()
+            held = await watcher.run(_storage_on_workers)
+    finally:
+        await watcher.close()
+    infohashes = {s.infohash for s in good}
+    assert not infohashes & {name for names in held.values() for name in names}

@@ -22,6 +22,14 @@ tries the next ports in turn (its ``max_retry_port_bind``), so several
 worker processes on one machine take ports one after another, all within
 the range a firewall lets through.
 
+**Piece storage.** Without the persistent cache, a session keeps pieces
+in a temporary folder of its own; :class:`WorkerHooks` keeps it within
+``service_disk_budget`` as the local executor does (finished torrents'
+folders deleted first, a job waiting while running ones fill it). With
+the cache on, the cache's budget applies. A retry's resume data is used
+only by a session whose storage it describes (the runner compares
+``resume_dir``): each worker's temporary folder is its own.
+
 **A task given up.** When the scheduler no longer wants a task the worker
 is running (its driver went away, or cancelled it at shutdown), Dask lets
 a coroutine task run on and drops its result; the plugin cancels it
@@ -33,11 +41,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import logging
 from typing import TYPE_CHECKING, Any
 
 from distributed import WorkerPlugin, get_worker
 
+from torframes.service.runner import JobHooks, run_job
+from torframes.service.storage import DiskBudget
 from torframes.settings import Settings
 
 if TYPE_CHECKING:
@@ -45,8 +56,9 @@ if TYPE_CHECKING:
 
     from torframes.service.runner import JobOutcome, JobSpec
     from torframes.torrent.client import Client
+    from torframes.torrent.torrent import Torrent
 
-__all__ = ["TorframesPlugin", "plugin_name", "run_on_worker", "worker_settings"]
+__all__ = ["TorframesPlugin", "WorkerHooks", "plugin_name", "run_on_worker", "worker_settings"]
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +104,8 @@ class TorframesPlugin(WorkerPlugin):
         self.settings = settings
         self.name = plugin_name(settings)
         self._client: Client | None = None
+        self._budget: DiskBudget | None = None
+        self._attempts = itertools.count()  # the budget's key for each attempt run here
         self._running: dict[str, asyncio.Task[Any]] = {}
 
     def __getstate__(self) -> dict[str, Any]:
@@ -114,6 +128,7 @@ class TorframesPlugin(WorkerPlugin):
         client = Client(worker_settings(self.settings))
         await client.start()
         self._client = client
+        self._budget = DiskBudget(self.settings.service_disk_budget)
         log.info("torframes session started on worker %s", worker.address)
 
     async def teardown(self, worker: Worker) -> None:
@@ -135,14 +150,46 @@ class TorframesPlugin(WorkerPlugin):
 
     async def run(self, spec: JobSpec, key: str) -> JobOutcome:
         """Run one attempt of a job on this worker's client; cancellable by the scheduler."""
-        from torframes.service.runner import run_job
-
-        task = asyncio.ensure_future(run_job(self.client, spec))
+        client = self.client
+        hooks = (
+            None
+            if client.pieces_in_cache or self._budget is None
+            else WorkerHooks(self._budget, next(self._attempts))
+        )
+        task = asyncio.ensure_future(run_job(client, spec, hooks=hooks))
         self._running[key] = task
         try:
             return await task
         finally:
             self._running.pop(key, None)
+
+
+class WorkerHooks(JobHooks):
+    """A job on a worker: its torrent's pieces counted against the worker's disk budget.
+
+    As the local executor does (:class:`~torframes.service.storage.DiskBudget`):
+    a job past its metadata waits (a retryable
+    :class:`~torframes.StorageBudgetExceeded`) while running jobs' pieces
+    fill the budget, and a torrent that left the session for good has its
+    folder kept while there is room, oldest deleted first.
+    """
+
+    def __init__(self, budget: DiskBudget, attempt: int) -> None:
+        self._budget = budget
+        self._job = attempt
+
+    def hold(self, torrent: Torrent) -> None:
+        self._budget.track(self._job, torrent)
+
+    def unhold(self) -> None:
+        self._budget.untrack(self._job)
+
+    async def ready(self) -> None:
+        self._budget.check(self._job)
+
+    async def released(self, client: Client, torrent: Torrent, *, finished: bool) -> None:
+        if finished and torrent.infohash not in client.torrents:
+            await self._budget.finished(torrent.save_path)
 
 
 async def run_on_worker(spec: JobSpec, plugin: str, key: str) -> JobOutcome:
