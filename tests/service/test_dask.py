@@ -441,3 +441,30 @@ async def test_a_workers_piece_storage_keeps_within_its_disk_budget(
         await watcher.close()
     infohashes = {s.infohash for s in good}
     assert not infohashes & {name for names in held.values() for name in names}
+
+
+@pytest.mark.parametrize(
+    ("address", "code", "said"),
+    [
+        ("no-port-here", 2, "bad Dask scheduler address 'no-port-here'"),
+        ("tcp://127.0.0.1:{port}", 3, "cannot reach the Dask scheduler at tcp://127.0.0.1:"),
+    ],
+)
+async def test_a_scheduler_not_there_is_one_line_and_its_exit_code(
+    address: str, code: int, said: str, tmp_path: Path, closed_port, loopback_env
+) -> None:
+    sources = tmp_path / "sources.txt"
+    sources.write_text("0123456789abcdef0123456789abcdef01234567\n")
+    command = [
+        sys.executable, "-m", "torframes", "batch", str(sources), "-o", str(tmp_path / "out"),
+        "-q", "--scheduler", address.format(port=closed_port()),
+    ]  # fmt: skip
+    # Dask's own setting for how long a connection may take
+    env = {**os.environ, **loopback_env, "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "1s"}
+    done = await asyncio.to_thread(
+        subprocess.run, command, env=env, capture_output=True, text=True, timeout=DEADLINE
+    )
+    assert done.returncode == code
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert said in lines[0]

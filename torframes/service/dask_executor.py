@@ -57,6 +57,7 @@ import os
 import time
 from typing import TYPE_CHECKING, Any
 
+from torframes.errors import ClusterUnreachable, SettingsError
 from torframes.service.events import JobEvent
 from torframes.service.recording import record_end, record_outcome, retry_delay
 from torframes.service.retry import Backoff, error_kind, error_text, is_retryable
@@ -73,9 +74,6 @@ __all__ = ["DaskExecutor", "connect"]
 
 log = logging.getLogger(__name__)
 
-#: Seconds to wait for the scheduler when connecting to it.
-CONNECT_TIMEOUT = 30.0
-
 
 async def connect(cluster: Any) -> distributed.Client:
     """An asynchronous :class:`distributed.Client` on this event loop, for ``cluster``.
@@ -84,7 +82,9 @@ async def connect(cluster: Any) -> distributed.Client:
     :class:`distributed.Client` (sync or async; its scheduler is used) or a
     cluster object with a ``scheduler_address`` (``LocalCluster``...). The
     client made here is the executor's, closed with it; the one given is
-    left alone.
+    left alone. A malformed address raises :class:`~torframes.SettingsError`;
+    a scheduler that does not answer within Dask's connect timeout
+    (``distributed.comm.timeouts.connect``), :class:`~torframes.ClusterUnreachable`.
     """
     import distributed
 
@@ -99,9 +99,15 @@ async def connect(cluster: Any) -> distributed.Client:
             "cluster is a scheduler address, a distributed.Client or a cluster "
             f"object with a scheduler_address, not {type(cluster).__name__}"
         )
-    return await distributed.Client(
-        address, asynchronous=True, timeout=CONNECT_TIMEOUT, set_as_default=False
-    )
+    client = distributed.Client(address, asynchronous=True, set_as_default=False)
+    try:
+        # waits up to Dask's distributed.comm.timeouts.connect (30 s unless configured)
+        return await client
+    except (ValueError, OSError, TimeoutError) as error:
+        await client.close()
+        if isinstance(error, ValueError):  # not an address Dask reads
+            raise SettingsError(f"bad Dask scheduler address {address!r}: {error}") from None
+        raise ClusterUnreachable(f"cannot reach the Dask scheduler at {address}: {error}") from None
 
 
 class DaskExecutor:
