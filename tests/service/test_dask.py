@@ -4,7 +4,14 @@ The oracle for every job is the local executor run over the same sources
 in the same test, and the seeder's own upload counter for bytes. A worker
 process killed with SIGKILL mid-batch and a driver killed with SIGKILL and
 started again both end with every job in its right status, each job
-recorded once.
+recorded once; a task its driver gave up (killed, or shut down) is
+cancelled on its worker. Workers write to ``file://`` and ``memory://``
+URLs and keep their piece storage within its budget; a scheduler that is
+not there is one line and an exit code.
+
+The cluster's workers have two task slots each (``threads_per_worker``):
+jobs are coroutine tasks on the worker's event loop, so a slot is a job in
+flight, not a thread; two per worker show jobs sharing a session.
 """
 
 from __future__ import annotations
