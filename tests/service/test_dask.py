@@ -475,3 +475,18 @@ async def test_a_scheduler_not_there_is_one_line_and_its_exit_code(
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
     assert said in lines[0]
+
+
+async def test_workers_that_cannot_start_a_session_fail_the_start_and_leave_no_client(
+    tmp_path: Path, settings_for, cluster
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the workers' piece storage should be")
+    settings = settings_for(cache=False, storage_dir=blocker)
+    clients = len(cluster.scheduler.clients)
+    service = ScreenshotService(settings, store=tmp_path / "jobs.sqlite", cluster=cluster)
+    with pytest.raises(OSError, match="not-a-folder"):
+        await service.start()
+    assert service.executor.dask_client is None
+    await _until(lambda: len(cluster.scheduler.clients) == clients, "the client gone")
+    await service.aclose()

@@ -157,11 +157,16 @@ class DaskExecutor:
 
         service = self.service
         settings = service.settings
-        self._dask = await connect(self._cluster)
+        self._dask = dask = await connect(self._cluster)
         plugin = TorframesPlugin(settings)
-        await self._dask.register_plugin(plugin, name=plugin.name)
+        try:
+            await dask.register_plugin(plugin, name=plugin.name)
+            slots = sum((await dask.nthreads()).values())  # task slots of every worker
+        except BaseException:
+            self._dask = None
+            await dask.close()
+            raise
         self._plugin = plugin.name
-        slots = sum((await self._dask.nthreads()).values())  # task slots of every worker
         self.in_flight = max(service.workers, 2 * slots)
         self._slots = asyncio.Semaphore(self.in_flight)
         self._dispatcher = Dispatcher(
