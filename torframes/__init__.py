@@ -37,7 +37,7 @@ _ERRORS = [
     "TorrentError", "BadSource", "NoSuchFile", "NoVideoFile", "MetadataTimeout", "NoPeers",
     "PieceTimeout", "PieceFailed", "ReadTooLarge", "StorageBudgetExceeded", "ContainerError",
     "MalformedContainer", "TruncatedContainer", "IndexTooLarge", "UnsupportedContainer",
-    "DecodeError", "UnsupportedCodec", "BadTime",
+    "DecodeError", "UnsupportedCodec", "BadTime", "ClusterUnreachable",
 ]  # fmt: skip
 _EXPORTS.update(dict.fromkeys(_ERRORS, "torframes.errors"))
 

@@ -9,6 +9,7 @@ up); a :class:`PermanentError` will fail again on the same input::
     ├── SettingsError                      (permanent)  a setting is invalid
     │   └── InvalidSettings                            a bad field value (torframes.settings)
     ├── ClientClosed                       (permanent)  the client was closed while waiting
+    ├── ClusterUnreachable                 (retryable)  the Dask scheduler cannot be reached
     ├── BadTime                            (permanent)  a time that is not finite (a ValueError)
     ├── TorrentError
     │   ├── BadSource                      (permanent)  not a magnet, infohash or .torrent
@@ -38,6 +39,7 @@ __all__ = [
     "BadSource",
     "BadTime",
     "ClientClosed",
+    "ClusterUnreachable",
     "ContainerError",
     "DecodeError",
     "IndexTooLarge",
@@ -125,6 +127,10 @@ class SettingsError(PermanentError):
 
 class ClientClosed(PermanentError):
     """The client was closed while this operation was waiting."""
+
+
+class ClusterUnreachable(RetryableError):
+    """The Dask scheduler a batch runs on cannot be reached (``cluster=``, ``--scheduler``)."""
 
 
 class BadTime(PermanentError, ValueError):

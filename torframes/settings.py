@@ -441,6 +441,16 @@ class Settings(BaseSettings):
         ),
     )
 
+    # -- Dask workers (torframes.service.dask_worker) -------------------------
+    listen_port_range: str | None = Field(
+        None,
+        description=(
+            "FIRST-LAST: the session of each Dask worker process listens on the first "
+            "free port of this range (every listen_interfaces host; libtorrent "
+            "max_retry_port_bind). None: listen_interfaces as given."
+        ),
+    )
+
     # -- passthrough ---------------------------------------------------------
     libtorrent: dict[str, LibtorrentValue] = Field(
         default_factory=dict,
@@ -449,6 +459,17 @@ class Settings(BaseSettings):
             "overrides what the fields above set."
         ),
     )
+
+    @field_validator("listen_port_range")
+    @classmethod
+    def _ordered_port_range(cls, value: str | None) -> str | None:
+        """``FIRST-LAST`` with ``1 <= FIRST <= LAST <= 65535`` (the Dask slice's field)."""
+        if value is None:
+            return None
+        found = re.fullmatch(r"\s*(\d{1,5})\s*-\s*(\d{1,5})\s*", value)
+        if not found or not 1 <= int(found[1]) <= int(found[2]) <= 65535:
+            raise ValueError("expected FIRST-LAST ports, 1 <= FIRST <= LAST <= 65535: 6881-6891")
+        return f"{int(found[1])}-{int(found[2])}"
 
     @field_validator("libtorrent")
     @classmethod

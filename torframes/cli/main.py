@@ -312,6 +312,12 @@ def _add_batch(commands: Any) -> None:
         help="seconds in-flight jobs get on SIGINT/SIGTERM (default: %(default)g)",
     )
     batch.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run the jobs on this Dask cluster, e.g. tcp://HOST:8786; the store stays in DIR "
+        "(default: in this process)",
+    )
+    batch.add_argument(
         "--quiet", "-q", action="store_true", help="no progress on stderr (default: progress)"
     )
 
@@ -584,6 +590,7 @@ async def _batch(args: argparse.Namespace, settings: Settings) -> int:
             signals=(signal.SIGINT, signal.SIGTERM),
             deadline=args.deadline,
             on_event=on_event,
+            cluster=args.scheduler,
             **options,
         )
     counts = table["status"].value_counts()

@@ -148,7 +148,9 @@ class ScreenshotService:
             self.settings: Settings = client.settings
         else:
             settings = client if client is not None else Settings()
-            if settings.storage_dir is None and folder is not None and not settings.cache:
+            # (not for Dask workers: this folder is the driver's; each worker has its own)
+            local = cluster is None
+            if settings.storage_dir is None and folder is not None and not settings.cache and local:
                 settings = settings.model_copy(update={"storage_dir": folder / "pieces"})
             self.settings = settings
             # on a cluster each Dask worker has its client; the driver needs none

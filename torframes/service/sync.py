@@ -174,6 +174,8 @@ def batch(
     SIGTERM is handled too, where the loop allows signal handlers. Job
     options (``n``, ``strategy``, ``times``, ``fmt``, ``max_side``,
     ``keyframes``...) are those of :class:`~torframes.service.JobOptions`.
+    ``cluster``: a ``distributed.Client`` or a scheduler address, to run
+    the jobs on a Dask cluster (see :func:`run_batch`).
     """
     return run_sync(
         run_batch(
