@@ -33,7 +33,7 @@ import os
 import re
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import annotated_types
 import pydantic_settings
@@ -439,6 +439,36 @@ class Settings(BaseSettings):
             "Bytes of piece storage a service keeps; finished torrents' data is "
             "released first (0: as soon as each job ends)."
         ),
+    )
+
+    # -- block-level reads (issue 16, slice blocks: torframes.torrent.wire) ---
+    read_mode: Literal["piece", "block"] = Field(
+        "piece",
+        description=(
+            '"piece": fetch whole pieces through libtorrent. "block": read the 16 KiB '
+            "blocks covering the bytes needed straight from peers over the wire, "
+            "falling back to whole pieces when no peer can serve them."
+        ),
+    )
+    verify: Literal["piece", "peers", "none"] = Field(
+        "piece",
+        description=(
+            "How block reads of a v1 torrent are checked (v2 and hybrid blocks are always "
+            'checked against their merkle root): "piece": whole pieces, as in piece mode; '
+            '"peers": each block from two peers, bytes must agree; "none": unchecked, and '
+            "frames decoded from such bytes are marked unverified."
+        ),
+    )
+    block_timeout: float = Field(
+        10.0,
+        gt=0,
+        description=(
+            "Seconds a peer has to connect, unchoke or answer a block request before its "
+            "requests move to another peer (block mode)."
+        ),
+    )
+    block_peers: int = Field(
+        8, ge=1, description="Most peers the block reader connects to per torrent."
     )
 
     # -- passthrough ---------------------------------------------------------
