@@ -77,11 +77,17 @@ def test_leaf_groups_cover_what_is_asked_with_aligned_subtrees() -> None:
             assert index % length == 0
             assert index + length <= total
             assert not covered & set(range(index, index + length))
+            # nothing more than the even neighbour of an asked leaf: a seeder in seed
+            # mode knows the leaves only of the pieces it has read
+            assert {index, index + length - 1} <= {w + d for w in wanted for d in (-1, 0, 1)}
             covered |= set(range(index, index + length))
         assert wanted <= covered
     assert merkle.leaf_groups([5], 64) == [(4, 2)]
-    assert merkle.leaf_groups([5, 6], 64) == [(4, 4)]
-    assert merkle.leaf_groups(range(0, 600), 1024) == [(0, 256), (256, 256), (512, 128)]
+    assert merkle.leaf_groups([5, 6], 64) == [(4, 2), (6, 2)]
+    assert merkle.leaf_groups([62, 63, 64, 65], 256) == [(62, 2), (64, 2)]
+    assert merkle.leaf_groups(range(600), 1024) == [
+        (0, 256), (256, 256), (512, 64), (576, 16), (592, 8)
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("size", [BLOCK - 1, 5 * BLOCK, 37 * BLOCK + 1234])

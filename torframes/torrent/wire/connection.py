@@ -118,6 +118,8 @@ class PeerConnection:
         self._num_pieces = num_pieces
         self._limit = m.max_message_size(num_pieces)
         self.choked = True
+        #: Chokes received after an unchoke.
+        self._chokes = 0
         self.have_all = False
         self._bitfield: m.Bitfield | None = None
         self._haves: set[int] = set()
@@ -152,8 +154,11 @@ class PeerConnection:
         """Connect, exchange handshakes (BEP 3, BEP 10), say ``interested``.
 
         ``info_hash`` is the v1 SHA-1 or the v2 SHA-256 infohash (truncated
-        to 20 bytes on the wire). Raises :class:`PeerGone` when the peer
-        cannot be reached, answers for another torrent, or not in time.
+        to 20 bytes on the wire). Each connection gets its own random peer id
+        unless given: a seeder reached twice (directly and through a relay)
+        drops a second connection with a peer id it already has. Raises
+        :class:`PeerGone` when the peer cannot be reached, answers for another
+        torrent, or not in time.
         """
         host, port = address
         local = (local_host, 0) if local_host else None
@@ -229,11 +234,18 @@ class PeerConnection:
             self._send(m.Cancel(*key))
 
     async def _wait_unchoked(self, piece: int) -> None:
-        """Until the peer unchokes us or allows ``piece`` fast (BEP 6), within the timeout."""
+        """Until the peer unchokes us or allows ``piece`` fast (BEP 6), within the timeout.
+
+        Only a peer that has not unchoked us yet is waited for: one that
+        choked us after unchoking (a rechoke, or a peer that stops serving)
+        fails the request at once with :class:`PeerChoked`, so it moves on.
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout
         while not self.may_request(piece):
             self._check_open()
+            if self._chokes:
+                raise PeerChoked(f"{self._name} choked us")
             remaining = deadline - loop.time()
             changed = self._changed
             try:
@@ -255,16 +267,17 @@ class PeerConnection:
         """BEP 52: ``length`` hashes of layer ``base`` from ``index``, then uncles (unchecked)."""
         self._check_open()
         key = (pieces_root, base, index, length)
-        future = asyncio.get_running_loop().create_future()
-        self._hash_requests[key] = future
-        self._send(m.HashRequest(pieces_root, base, index, length, proof_layers))
+        future = self._hash_requests.get(key)
+        if future is None:  # the same request already on its way is shared
+            future = asyncio.get_running_loop().create_future()
+            self._hash_requests[key] = future
+            self._send(m.HashRequest(pieces_root, base, index, length, proof_layers))
         try:
             return await asyncio.wait_for(asyncio.shield(future), self.timeout)
         except asyncio.TimeoutError:
-            raise PeerStalled(f"{self._name} did not answer a hash request in time") from None
-        finally:
             if self._hash_requests.get(key) is future:
                 del self._hash_requests[key]
+            raise PeerStalled(f"{self._name} did not answer a hash request in time") from None
 
     # -- the read loop ---------------------------------------------------------------------
 
@@ -294,7 +307,7 @@ class PeerConnection:
         elif isinstance(message, m.Hashes):
             self.hash_bytes += 32 * len(message.hashes)
             key = (message.pieces_root, message.base, message.index, message.length)
-            future = self._hash_requests.get(key)
+            future = self._hash_requests.pop(key, None)
             if future is not None and not future.done():
                 future.set_result(message.hashes)
         elif isinstance(message, m.Unchoke):
@@ -310,7 +323,7 @@ class PeerConnection:
         elif isinstance(message, m.HashReject):
             key = (message.pieces_root, message.base, message.index, message.length)
             error = PeerRefused(f"{self._name} rejected a hash request (BEP 52)")
-            self._fail_one(self._hash_requests.get(key), error)
+            self._fail_one(self._hash_requests.pop(key, None), error)
         elif isinstance(message, m.Have):
             self._haves.add(message.piece)
         elif isinstance(message, m.Bitfield):
@@ -331,14 +344,16 @@ class PeerConnection:
         # keep-alive, interested, request (we serve nothing), suggest, port, unknown: ignored
 
     def _on_choke(self) -> None:
-        """BEP 3: a choke drops our requests. BEP 6 peers reject them instead, but may not:
-        either way they go to another peer now (a late block is counted, then dropped)."""
+        """BEP 3: a choke drops our requests. BEP 6 peers may still serve allowed-fast
+        ones, or reject them; either way every pending request moves to another peer
+        now, and is cancelled here (a block that comes anyway is counted, then dropped)."""
+        if not self.choked:
+            self._chokes += 1
         self.choked = True
+        self._state_changed()
         pending, self._requests = self._requests, {}
         for key, future in pending.items():
-            if key[0] in self.allowed_fast:
-                self._requests[key] = future
-                continue
+            self._send(m.Cancel(*key))
             self._fail_one(future, PeerChoked(f"{self._name} choked us"))
 
     def _shrink(self, depth: int) -> None:
@@ -352,6 +367,7 @@ class PeerConnection:
     def _fail_one(future: asyncio.Future[Any] | None, error: PeerFailed) -> None:
         if future is not None and not future.done():
             future.set_exception(error)
+            future.exception()  # marks it retrieved: its waiter may have given up already
 
     def _fail(self, error: PeerFailed) -> None:
         if self._error is None:

@@ -73,35 +73,34 @@ def subtree_root(hashes: Sequence[bytes]) -> bytes:
 
 
 def leaf_groups(leaves: Iterable[int], total_leaves: int) -> list[tuple[int, int]]:
-    """``(index, length)`` hash requests covering ``leaves``: aligned power-of-two runs.
+    """``(index, length)`` hash requests covering ``leaves``: aligned power-of-two subtrees.
 
-    Each run of consecutive leaves is covered by the smallest aligned subtree
-    holding it (a request's ``index`` is a multiple of its ``length``), of at
-    least two leaves (a lone leaf's sibling is not among the uncles), split
-    at :data:`MAX_HASHES`. Subtrees that overlap are merged.
+    Each run of consecutive leaves is cut into the largest aligned subtrees
+    that fit inside it (a request's ``index`` is a multiple of its
+    ``length``), of at least two leaves (a lone leaf's sibling is not among
+    the uncles) and at most :data:`MAX_HASHES`. A subtree never reaches far
+    beyond the run: a seeder may know the leaves only of pieces it has read.
     """
-    wanted = sorted(set(leaves))
-    groups: list[tuple[int, int]] = []
+    if total_leaves < 2:
+        raise ValueError("a tree of one leaf needs no hash request: its root is the leaf")
     runs: list[tuple[int, int]] = []
-    for leaf in wanted:
+    for leaf in sorted(set(leaves)):
         if not 0 <= leaf < total_leaves:
             raise ValueError(f"leaf {leaf} is not in 0..{total_leaves - 1}")
         if runs and runs[-1][1] == leaf:
             runs[-1] = (runs[-1][0], leaf + 1)
         else:
             runs.append((leaf, leaf + 1))
+    groups: list[tuple[int, int]] = []
     for first, end in runs:
-        while first < end:
-            size = min(2, total_leaves)
-            while size < MAX_HASHES and first // size != (end - 1) // size:
+        at = first
+        while at < end:
+            index, size = at - at % 2, 2
+            while size < MAX_HASHES and index % (size * 2) == 0 and index + size * 2 <= end:
                 size *= 2
-            index = first // size * size
-            # aligned power-of-two subtrees are nested or apart: keep the larger
-            while groups and index <= groups[-1][0] < index + size:
-                groups.pop()
             if not groups or groups[-1][0] + groups[-1][1] <= index:
                 groups.append((index, size))
-            first = index + size
+            at = index + size
     return groups
 
 

@@ -22,8 +22,9 @@ Verification, before a byte is used:
   disagreement; the peer outvoted is dropped), ``"none"`` uses one peer's
   bytes and says so (:attr:`BlockRead.verified` is False).
 
-Verified blocks are kept in memory for later reads; unverified bytes are
-never kept, never given to libtorrent's storage or the piece cache.
+Blocks are kept in memory for later reads: verified ones for any read,
+unverified ones (``"none"``) apart, only for reads that are unverified
+anyway. No block is given to libtorrent's storage or the piece cache.
 libtorrent keeps discovery, metadata and whole pieces; this module owns
 only its own connections, closed with the torrent.
 """
@@ -45,7 +46,6 @@ from torframes.torrent.wire.connection import (
     PeerConnection,
     PeerFailed,
     PeerRefused,
-    new_peer_id,
 )
 from torframes.torrent.wire.messages import WireError
 
@@ -79,13 +79,15 @@ class BlockReader:
     def __init__(self, torrent: Torrent, settings: Settings) -> None:
         self._torrent = torrent
         self._settings = settings
-        self._peer_id = new_peer_id()
         self._connections: dict[Peer, PeerConnection] = {}
         self._connecting: dict[Peer, asyncio.Future[PeerConnection | None]] = {}
         #: Peers that could not be reached, broke the protocol or sent bad bytes.
         self._dropped: set[Peer] = set()
         self._inflight: dict[Peer, int] = {}
         self._verified: dict[tuple[int, int], bytes] = {}
+        #: ``verify="none"``: blocks no check vouched for, kept apart and only ever
+        #: served to reads that are themselves unverified.
+        self._unchecked: dict[tuple[int, int], bytes] = {}
         self._leaves: dict[tuple[int, int], bytes] = {}
         self._gone_payload = 0
         self._gone_hashes = 0
@@ -158,17 +160,22 @@ class BlockReader:
     ) -> tuple[dict[tuple[int, int], bytes], bool]:
         """Every block's bytes, checked as the torrent and settings allow; and whether verified."""
         got = {b.key: self._verified[b.key] for b in blocks if b.key in self._verified}
+        unchecked = not self._v2 and self._settings.verify == "none"
+        if unchecked:
+            got.update((b.key, self._unchecked[b.key]) for b in blocks if b.key in self._unchecked)
         wanted = [b for b in blocks if b.key not in got]
         if not wanted:
-            return got, True
+            return got, not unchecked
         await self._connect()
         if self._v2:
             fetched = await self._merkle_blocks(entry, wanted)
         elif self._settings.verify == "peers":
             fetched = await asyncio.gather(*(self._agreed_block(b) for b in wanted))
         else:
-            fetched = await asyncio.gather(*(self._any_block(b, set()) for b in wanted))
-            got.update((b.key, data) for b, (data, _) in zip(wanted, fetched, strict=True))
+            answers = await asyncio.gather(*(self._any_block(b, set()) for b in wanted))
+            for block, (data, _) in zip(wanted, answers, strict=True):
+                self._unchecked[block.key] = data
+                got[block.key] = data
             return got, False
         for block, data in zip(wanted, fetched, strict=True):
             self._verified[block.key] = data  # type: ignore[assignment]
@@ -283,10 +290,12 @@ class BlockReader:
     # -- peers ---------------------------------------------------------------------------------
 
     def _pick(self, piece: int | None, exclude: set[Peer]) -> Peer | None:
-        """The least busy usable peer that has ``piece``, unchoked ones first."""
+        """The least busy usable peer that has ``piece``: unchoked ones first, then
+        choked ones that allow it fast (BEP 6), then choked ones (which are waited for)."""
         usable = [
             (
-                not c.may_request(piece) if piece is not None else c.choked,
+                c.choked,
+                piece is not None and not c.may_request(piece),
                 self._inflight.get(p, 0),
                 i,
                 p,
@@ -294,7 +303,7 @@ class BlockReader:
             for i, (p, c) in enumerate(self._connections.items())
             if p not in exclude and not c.closed and (piece is None or c.has(piece))
         ]
-        return min(usable)[3] if usable else None
+        return min(usable)[-1] if usable else None
 
     def _candidates(self) -> list[Peer]:
         """Peers to dial: the torrent's explicit peers, then those libtorrent connected out to."""
@@ -310,15 +319,20 @@ class BlockReader:
         return [p for p in unique if p not in self._dropped][: self._settings.block_peers]
 
     async def _connect(self) -> None:
-        """Connect to every candidate not connected yet (at once), within ``block_timeout``."""
+        """Dial every candidate not connected yet; return once one peer is connected.
+
+        The others keep connecting in the background (each within
+        ``block_timeout``) and join as they come: a peer that accepts the
+        connection but never answers delays nothing.
+        """
         if self._closed:
             raise NoBlockPeers("the block reader is closed")
         for peer in self._candidates():
             if peer in self._connections or peer in self._connecting:
                 continue
             self._connecting[peer] = asyncio.ensure_future(self._open(peer))
-        if self._connecting:
-            await asyncio.gather(*self._connecting.values())
+        while not any(not c.closed for c in self._connections.values()) and self._connecting:
+            await asyncio.wait(set(self._connecting.values()), return_when=asyncio.FIRST_COMPLETED)
 
     async def _open(self, peer: Peer) -> PeerConnection | None:
         torrent = self._torrent
@@ -330,7 +344,6 @@ class BlockReader:
                 num_pieces=torrent.num_pieces,
                 v2=self._v2,
                 timeout=self._settings.block_timeout,
-                peer_id=self._peer_id,
             )
         except PeerFailed:
             self._dropped.add(peer)
