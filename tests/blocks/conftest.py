@@ -15,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import struct
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -137,3 +139,22 @@ class Relay:
 
 class _Hangup(Exception):
     """The relay hangs up on purpose."""
+
+
+@pytest.fixture
+def lab_seeders(tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    """``lab_seeders(client, torrent=..., content_dir=...)``: a client seeding, closed after."""
+    from torframes.testing.lab.clients import launch
+
+    started: list[Any] = []
+
+    def start(client: str, **options: Any) -> Any:
+        workdir = tmp_path / f"{client}-{len(started)}"
+        workdir.mkdir()
+        seeder = launch(client, workdir=workdir, **options)
+        started.append(seeder)
+        return seeder
+
+    yield start
+    for seeder in started:
+        seeder.close()

@@ -121,6 +121,8 @@ class PeerConnection:
         #: Chokes received after an unchoke.
         self._chokes = 0
         self.have_all = False
+        #: True once the peer said what it has (bitfield, have all/none, have).
+        self.announced = False
         self._bitfield: m.Bitfield | None = None
         self._haves: set[int] = set()
         self.allowed_fast: set[int] = set()
@@ -326,14 +328,17 @@ class PeerConnection:
             self._fail_one(self._hash_requests.pop(key, None), error)
         elif isinstance(message, m.Have):
             self._haves.add(message.piece)
+            self.announced = True
         elif isinstance(message, m.Bitfield):
             if len(message.bits) != -(-self._num_pieces // 8):
                 raise WireError(f"a bitfield of {len(message.bits)} bytes (BEP 3)")
             self._bitfield = message
+            self.announced = True
         elif isinstance(message, m.HaveAll):
-            self.have_all = True
+            self.have_all = self.announced = True
         elif isinstance(message, m.HaveNone):
             self.have_all = False
+            self.announced = True
         elif isinstance(message, m.AllowedFast):
             self.allowed_fast.add(message.piece)
             self._state_changed()

@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
+import os
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -92,6 +94,10 @@ class BlockReader:
         self._gone_payload = 0
         self._gone_hashes = 0
         self._closed = False
+        #: The source address for loopback peers: one of our own in 127.0.0.0/8, not the
+        #: 127.0.0.1 libtorrent's session dials from (Transmission drops a second
+        #: connection from an address it is connected to).
+        self._loopback_source = "127.{}.{}.{}".format(*os.urandom(3))
         #: Reads answered from whole pieces because no peer could serve blocks.
         self.fallbacks = 0
         #: Blocks whose bytes failed their check (merkle leaf, or outvoted by peers).
@@ -291,7 +297,8 @@ class BlockReader:
 
     def _pick(self, piece: int | None, exclude: set[Peer]) -> Peer | None:
         """The least busy usable peer that has ``piece``: unchoked ones first, then
-        choked ones that allow it fast (BEP 6), then choked ones (which are waited for)."""
+        choked ones that allow it fast (BEP 6), then choked ones (which are waited for).
+        A peer that has not said yet what it has may have it: it is asked too."""
         usable = [
             (
                 c.choked,
@@ -301,7 +308,9 @@ class BlockReader:
                 p,
             )
             for i, (p, c) in enumerate(self._connections.items())
-            if p not in exclude and not c.closed and (piece is None or c.has(piece))
+            if p not in exclude
+            and not c.closed
+            and (piece is None or c.has(piece) or not c.announced)
         ]
         return min(usable)[-1] if usable else None
 
@@ -344,6 +353,7 @@ class BlockReader:
                 num_pieces=torrent.num_pieces,
                 v2=self._v2,
                 timeout=self._settings.block_timeout,
+                local_host=self._loopback_source if _is_loopback_v4(peer[0]) else None,
             )
         except PeerFailed:
             self._dropped.add(peer)
@@ -384,6 +394,14 @@ class BlockReader:
                 await future
         for connection in list(self._connections.values()):
             await connection.close()
+
+
+def _is_loopback_v4(host: str) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.version == 4 and address.is_loopback
 
 
 _READERS: weakref.WeakKeyDictionary[Torrent, BlockReader] = weakref.WeakKeyDictionary()
