@@ -19,6 +19,7 @@ from torframes.testing.oracle import keyframe_packets
 from torframes.testing.swarm import LocalSwarm
 from torframes.testing.videos import read_frame_index
 from torframes.torrent.client import Client
+from torframes.torrent.wire import block_reader
 
 pytestmark = pytest.mark.swarm
 
@@ -63,6 +64,9 @@ async def test_table_and_five_frames_cost_the_block_floor(
             assert shown == {k: k for k in shown}
             assert len(shown) == 5
             stats = video.stats
+            reader = block_reader(video.torrent, settings)
+            assert reader.open_connections >= 1
+        assert reader.open_connections == 0  # closed with the client: nothing left behind
         needed = [(r.start, r.length) for r in video.index.index_ranges]
         needed += [(int(r.offset), int(r.size)) for r in picks.itertuples()]
         covering = blocks_covering(needed)
@@ -84,3 +88,23 @@ async def test_table_and_five_frames_cost_the_block_floor(
             assert stats.unverified_frames == 0
             assert table["verified"].all()
         assert client_dir.exists()
+
+
+@pytest.mark.parametrize("verify", ["piece", "peers"])
+async def test_unverifiable_v1_blocks_are_read_as_whole_pieces(movie: Path, verify: str) -> None:
+    """v1 with ``"piece"``, or ``"peers"`` with one peer only: whole pieces, as in piece mode."""
+    async with LocalSwarm() as swarm:
+        seed = await swarm.aseed(movie, piece_size=256 * KiB, version="v1")
+        settings = Settings.loopback(read_mode="block", verify=verify)
+        async with Client(settings) as client:
+            video = await open_video(client, seed.magnet, progress=False)
+            seen = {}
+            async for row, image in video.frames(video.select(5, "even"), progress=False):
+                seen[round(float(row["time"]) * FPS)] = read_frame_index(image)
+            assert seen == {k: k for k in seen}
+            stats = video.stats
+    assert stats.block_bytes == 0
+    assert stats.unverified_frames == 0
+    assert stats.block_fallbacks > 0
+    assert stats.bytes_fetched == stats.piece_floor
+    assert seed.wait_uploaded(stats.piece_floor) == stats.piece_floor

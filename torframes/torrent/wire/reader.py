@@ -115,6 +115,11 @@ class BlockReader:
         """BEP 52 hash bytes received (32 per hash, leaves and uncles)."""
         return self._gone_hashes + sum(c.hash_bytes for c in self._connections.values())
 
+    @property
+    def open_connections(self) -> int:
+        """Peer connections open now (0 once the torrent is shut)."""
+        return sum(not c.closed for c in self._connections.values())
+
     # -- reading ---------------------------------------------------------------------------
 
     @property
@@ -172,7 +177,7 @@ class BlockReader:
         wanted = [b for b in blocks if b.key not in got]
         if not wanted:
             return got, not unchecked
-        await self._connect()
+        await self._connect(2 if not self._v2 and self._settings.verify == "peers" else 1)
         if self._v2:
             fetched = await self._merkle_blocks(entry, wanted)
         elif self._settings.verify == "peers":
@@ -238,6 +243,8 @@ class BlockReader:
     async def _agreed_block(self, block: Block) -> bytes:
         """A v1 block from two distinct peers whose bytes agree; a third settles a tie."""
         exclude: set[Peer] = set()
+        if len(self._usable(block.piece, exclude)) < 2:
+            raise NoBlockPeers(f"fewer than two peers can serve piece {block.piece}")
         first, peer_a = await self._any_block(block, exclude)
         exclude.add(peer_a)
         second, peer_b = await self._any_block(block, exclude)
@@ -299,7 +306,7 @@ class BlockReader:
         """The least busy usable peer that has ``piece``: unchoked ones first, then
         choked ones that allow it fast (BEP 6), then choked ones (which are waited for).
         A peer that has not said yet what it has may have it: it is asked too."""
-        usable = [
+        ranked = [
             (
                 c.choked,
                 piece is not None and not c.may_request(piece),
@@ -308,11 +315,19 @@ class BlockReader:
                 p,
             )
             for i, (p, c) in enumerate(self._connections.items())
+            if p in self._usable(piece, exclude)
+        ]
+        return min(ranked)[-1] if ranked else None
+
+    def _usable(self, piece: int | None, exclude: set[Peer]) -> set[Peer]:
+        """Connected peers not in ``exclude`` that have ``piece`` (or have not said)."""
+        return {
+            p
+            for p, c in self._connections.items()
             if p not in exclude
             and not c.closed
             and (piece is None or c.has(piece) or not c.announced)
-        ]
-        return min(usable)[-1] if usable else None
+        }
 
     def _candidates(self) -> list[Peer]:
         """Peers to dial: the torrent's explicit peers, then those libtorrent connected out to."""
@@ -327,12 +342,12 @@ class BlockReader:
         unique = list(dict.fromkeys(found))
         return [p for p in unique if p not in self._dropped][: self._settings.block_peers]
 
-    async def _connect(self) -> None:
-        """Dial every candidate not connected yet; return once one peer is connected.
+    async def _connect(self, wanted: int = 1) -> None:
+        """Dial every candidate not connected yet; return once ``wanted`` peers are connected.
 
         The others keep connecting in the background (each within
         ``block_timeout``) and join as they come: a peer that accepts the
-        connection but never answers delays nothing.
+        connection but never answers delays nothing while others serve.
         """
         if self._closed:
             raise NoBlockPeers("the block reader is closed")
@@ -340,7 +355,7 @@ class BlockReader:
             if peer in self._connections or peer in self._connecting:
                 continue
             self._connecting[peer] = asyncio.ensure_future(self._open(peer))
-        while not any(not c.closed for c in self._connections.values()) and self._connecting:
+        while self.open_connections < wanted and self._connecting:
             await asyncio.wait(set(self._connecting.values()), return_when=asyncio.FIRST_COMPLETED)
 
     async def _open(self, peer: Peer) -> PeerConnection | None:
