@@ -460,11 +460,12 @@ class Settings(BaseSettings):
         ),
     )
     block_timeout: float = Field(
-        10.0,
+        30.0,
         gt=0,
         description=(
             "Seconds a peer has to connect, unchoke or answer a block request before its "
-            "requests move to another peer (block mode)."
+            "requests move to another peer (block mode; Transmission unchokes on a 10 s "
+            "timer, rTorrent on a 30 s one)."
         ),
     )
     block_peers: int = Field(

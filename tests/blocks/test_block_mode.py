@@ -90,21 +90,33 @@ async def test_table_and_five_frames_cost_the_block_floor(
         assert client_dir.exists()
 
 
-@pytest.mark.parametrize("verify", ["piece", "peers"])
-async def test_unverifiable_v1_blocks_are_read_as_whole_pieces(movie: Path, verify: str) -> None:
-    """v1 with ``"piece"``, or ``"peers"`` with one peer only: whole pieces, as in piece mode."""
+@pytest.mark.parametrize(
+    ("read_mode", "verify"), [("block", "piece"), ("block", "peers"), ("piece", "piece")]
+)
+async def test_unverifiable_v1_blocks_are_read_as_whole_pieces(
+    movie: Path, read_mode: str, verify: str
+) -> None:
+    """v1 with ``"piece"``, or ``"peers"`` with one peer only: whole pieces, as in piece mode.
+
+    The block floor is counted in piece mode too, the same as in block mode.
+    """
+    size = movie.stat().st_size
     async with LocalSwarm() as swarm:
         seed = await swarm.aseed(movie, piece_size=256 * KiB, version="v1")
-        settings = Settings.loopback(read_mode="block", verify=verify)
+        settings = Settings.loopback(read_mode=read_mode, verify=verify)
         async with Client(settings) as client:
             video = await open_video(client, seed.magnet, progress=False)
+            picks = video.select(5, "even")
             seen = {}
-            async for row, image in video.frames(video.select(5, "even"), progress=False):
+            async for row, image in video.frames(picks, progress=False):
                 seen[round(float(row["time"]) * FPS)] = read_frame_index(image)
             assert seen == {k: k for k in seen}
             stats = video.stats
+    needed = [(r.start, r.length) for r in video.index.index_ranges]
+    needed += [(int(r.offset), int(r.size)) for r in picks.itertuples()]
+    assert stats.block_floor == sum(min(BLOCK, size - b * BLOCK) for b in blocks_covering(needed))
     assert stats.block_bytes == 0
     assert stats.unverified_frames == 0
-    assert stats.block_fallbacks > 0
+    assert (stats.block_fallbacks > 0) == (read_mode == "block")
     assert stats.bytes_fetched == stats.piece_floor
     assert seed.wait_uploaded(stats.piece_floor) == stats.piece_floor

@@ -232,9 +232,9 @@ class Video:
 
     async def _read(self, offset: int, size: int) -> bytes:
         self._needed_pieces |= set(self.geometry.pieces(ByteRange(offset, offset + size)))
+        self._needed_ranges.append((offset, size))
         if self._blocks is None:
             return await self.torrent.read(self.file, offset, size)
-        self._needed_ranges.append((offset, size))
         read = await self._blocks.read(self.file, offset, size)
         if not read.verified:
             self._unverified.add(offset)
