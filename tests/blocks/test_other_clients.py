@@ -1,13 +1,15 @@
 """Other BitTorrent clients serve the block reader: Transmission and aria2 (Debian packages).
 
-Neither speaks BEP 52, so the torrent is v1, read with ``verify="none"``
-(one peer's bytes, frames marked unverified). Oracles: PyAV's demux for the
+Neither speaks BEP 52, so the torrent is v1 (made by the other tools:
+``mktorrent`` and ``transmission-create``), read with ``verify="none"`` (one
+peer's bytes, frames marked unverified). Oracles: PyAV's demux for the
 table, the frame index in each picture, the client's own upload counter
 (its RPC) for the bytes, which must equal the block floor.
 """
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,6 @@ import pytest
 from torframes.api.video import open_video
 from torframes.settings import Settings
 from torframes.testing.lab.clients import wait_uploaded
-from torframes.testing.lab.clients.torrents import make_torrent
 from torframes.testing.oracle import keyframe_packets
 from torframes.testing.videos import read_frame_index
 from torframes.torrent.client import Client
@@ -31,11 +32,23 @@ FPS = 24
 PATIENT = {"metadata_timeout": 60.0, "piece_timeout": 60.0, "block_timeout": 30.0}
 
 
-@pytest.mark.parametrize("client_name", ["transmission", "aria2"])
+def other_torrent(maker: str, movie: Path, out: Path) -> Path:
+    """A v1 ``.torrent`` of ``movie`` with 256 KiB pieces, made by another tool."""
+    if maker == "mktorrent":
+        command = ["mktorrent", "-l", "18", "-o", str(out), str(movie)]
+    else:
+        command = ["transmission-create", "-s", "256", "-o", str(out), str(movie)]
+    subprocess.run(command, check=True, capture_output=True, timeout=120)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("client_name", "maker"), [("transmission", "mktorrent"), ("aria2", "transmission-create")]
+)
 async def test_a_client_serves_blocks_at_the_block_floor(
-    client_name: str, movie: Path, tmp_path: Path, lab_seeders: Callable[..., Any]
+    client_name: str, maker: str, movie: Path, tmp_path: Path, lab_seeders: Callable[..., Any]
 ) -> None:
-    torrent = make_torrent(movie, tmp_path / "movie.torrent", piece_size=256 * KiB)
+    torrent = other_torrent(maker, movie, tmp_path / "movie.torrent")
     seeder = lab_seeders(client_name, torrent=torrent, content_dir=movie.parent)
     settings = Settings.loopback(read_mode="block", verify="none", **PATIENT)
     async with Client(settings) as client:
