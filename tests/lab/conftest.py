@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from torframes.testing.lab.clients import ClientSeeder, launch
+from torframes.testing.lab.clients import ClientSeeder, Tracker, launch, start_tracker
 from torframes.testing.videos import make_video
 
 #: Frames per second of the lab's fixture video (a frame shows its own index).
@@ -43,3 +43,11 @@ def seeders(tmp_path: Path) -> Iterator[Callable[..., ClientSeeder]]:
     yield start
     for seeder in started:
         seeder.close()
+
+
+@pytest.fixture
+def tracker(tmp_path: Path) -> Iterator[Tracker]:
+    """The lab's opentracker (HTTP and UDP on 127.0.0.1), stopped after the test."""
+    started = start_tracker(tmp_path)
+    yield started
+    started.close()

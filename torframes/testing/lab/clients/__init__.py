@@ -26,5 +26,16 @@ from torframes.testing.lab.clients.base import (
     launch,
     wait_uploaded,
 )
+from torframes.testing.lab.clients.torrents import make_torrent
+from torframes.testing.lab.clients.tracker import Tracker, start_tracker
 
-__all__ = ["CLIENTS", "ClientSeeder", "LabError", "launch", "wait_uploaded"]
+__all__ = [
+    "CLIENTS",
+    "ClientSeeder",
+    "LabError",
+    "Tracker",
+    "launch",
+    "make_torrent",
+    "start_tracker",
+    "wait_uploaded",
+]

@@ -3,7 +3,9 @@
 ``--seed-ratio=0`` seeds with no ratio limit; DHT, LPD and PEX are off
 unless the lab's DHT nodes are given (``--dht-entry-point``: aria2 has no
 built-in router); peer sockets bound to the given host (``--interface``).
-``--check-integrity`` hashes the data before seeding. Its JSON-RPC listens on
+``--check-integrity`` hashes the data before seeding. aria2 announces to
+UDP trackers (BEP 15) through its DHT socket, hence only when DHT nodes are
+given; HTTP trackers always. Its JSON-RPC listens on
 127.0.0.1 only; the launch returns once ``aria2.tellActive`` reports the
 download as a seeder and the peer port listens. Counter: ``uploadLength``
 of ``aria2.tellStatus`` (payload only).

@@ -86,6 +86,13 @@ class Launch:
         stripped.write_bytes(libtorrent.bencode(metainfo))
         return stripped
 
+    def handshake_hash(self) -> bytes:
+        """The 20-byte infohash peers handshake with: v1, else v2 truncated (BEP 52)."""
+        import libtorrent
+
+        hashes = libtorrent.load_torrent_file(str(self.torrent)).ti.info_hashes()
+        return bytes(hashes.v1.to_bytes() if hashes.has_v1() else hashes.v2.to_bytes()[:20])
+
     def refuse_partial(self, reason: str) -> None:
         """Raise :class:`NotImplementedError` when a partial seed was asked for."""
         if self.pieces is not None:

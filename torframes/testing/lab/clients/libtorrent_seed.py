@@ -102,11 +102,13 @@ class LibtorrentSeeder:
 
 def _read_piece(spec: Launch, info: object, piece: int) -> bytes:
     """Piece ``piece``'s bytes from the files under the content folder (pad files as zeros)."""
+    import libtorrent
+
     size = info.piece_size(piece)  # type: ignore[attr-defined]
-    files = info.files()  # type: ignore[attr-defined]
+    files = info.layout()  # type: ignore[attr-defined]
     parts = []
     for slice_ in info.map_block(piece, 0, size):  # type: ignore[attr-defined]
-        if files.pad_file_at(slice_.file_index):
+        if files.file_flags(slice_.file_index) & libtorrent.file_storage.flag_pad_file:
             parts.append(bytes(slice_.size))
             continue
         path = spec.content_dir / files.file_path(slice_.file_index)

@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-__all__ = ["ChildProcess", "LabError", "free_port", "listening", "tool"]
+__all__ = ["ChildProcess", "LabError", "answers_handshake", "free_port", "listening", "tool"]
 
 T = TypeVar("T")
 
@@ -68,9 +68,12 @@ class ChildProcess:
         env: Mapping[str, str] | None = None,
         stdin: int | None = subprocess.DEVNULL,
         stdout_pipe: bool = False,
+        client_log: Path | None = None,
     ) -> None:
         self.name = name
         self.log = log
+        #: A log file the client writes itself, quoted in errors after its output.
+        self.client_log = client_log
         main_thread = threading.current_thread() is threading.main_thread()
         with log.open("ab") as output:
             self.popen = subprocess.Popen(
@@ -94,12 +97,14 @@ class ChildProcess:
         return self.popen.poll() is None
 
     def log_tail(self, limit: int = 2000) -> str:
-        """The end of what the client wrote, for error messages."""
-        try:
-            text = self.log.read_bytes()[-limit:].decode(errors="replace")
-        except OSError:
-            return ""
-        return text.strip()
+        """The end of what the client wrote (output, then its own log), for error messages."""
+        texts = []
+        for path in (self.log, self.client_log):
+            try:
+                texts.append(path.read_bytes()[-limit:].decode(errors="replace").strip())
+            except (OSError, AttributeError):
+                continue
+        return " | ".join(text for text in texts if text)
 
     def check_alive(self) -> None:
         """Raise :class:`LabError` with the client's last words if it has exited."""
@@ -204,6 +209,37 @@ def listening(host: str, port: int) -> bool:
         if len(fields) > 3 and fields[3] == "0A" and fields[1] in wanted:  # 0A: LISTEN
             return True
     return False
+
+
+#: Source address of handshake probes: not the leechers' 127.0.0.1, so a client that
+#: refuses a second connection from one address (Transmission) never confuses the two.
+PROBE_SOURCE = "127.0.0.254"
+PROTOCOL = b"\x13BitTorrent protocol"
+
+
+def answers_handshake(endpoint: tuple[str, int], infohash: bytes) -> bool:
+    """True if the client at ``endpoint`` answers a BEP 3 handshake for ``infohash``.
+
+    A client may listen, and report the torrent as seeding, before it takes
+    peers for it (qBittorrent 4.5 resets connections for about a second
+    after its API says "stalledUP"): this asks the client itself. The probe
+    connects from :data:`PROBE_SOURCE`, sends the 68-byte handshake
+    (protocol string, 8 reserved bytes, infohash, peer id) and reads the
+    answer's first 48 bytes, whose last 20 must be the infohash; then hangs up.
+    """
+    probe = PROTOCOL + bytes(8) + infohash + b"-LB0001-" + os.urandom(12)
+    try:
+        with socket.create_connection(endpoint, timeout=2, source_address=(PROBE_SOURCE, 0)) as c:
+            c.sendall(probe)
+            answer = b""
+            while len(answer) < 48:
+                chunk = c.recv(48 - len(answer))
+                if not chunk:
+                    return False
+                answer += chunk
+    except OSError:
+        return False
+    return answer.startswith(PROTOCOL) and answer[28:48] == infohash
 
 
 def _proc_address(host: str, port: int) -> str:
