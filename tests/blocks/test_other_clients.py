@@ -20,6 +20,7 @@ import pytest
 from torframes.api.video import open_video
 from torframes.settings import Settings
 from torframes.testing.lab.clients import wait_uploaded
+from torframes.testing.lab.clients.torrents import make_torrent
 from torframes.testing.oracle import keyframe_packets
 from torframes.testing.videos import read_frame_index
 from torframes.torrent.client import Client
@@ -40,6 +41,33 @@ def other_torrent(maker: str, movie: Path, out: Path) -> Path:
         command = ["transmission-create", "-s", "256", "-o", str(out), str(movie)]
     subprocess.run(command, check=True, capture_output=True, timeout=120)
     return out
+
+
+async def test_qbittorrent_serves_merkle_checked_blocks(
+    movie: Path, tmp_path: Path, lab_seeders: Callable[..., Any]
+) -> None:
+    """qBittorrent 4.5 (libtorrent 2.0) answers BEP 52 hash requests: a hybrid, fully verified."""
+    torrent = make_torrent(
+        movie, tmp_path / "movie.torrent", piece_size=256 * KiB, version="hybrid"
+    )
+    seeder = lab_seeders("qbittorrent", torrent=torrent, content_dir=movie.parent)
+    settings = Settings.loopback(read_mode="block", **PATIENT)
+    async with Client(settings) as client:
+        video = await open_video(
+            client, torrent.read_bytes(), peers=[seeder.endpoint], progress=False
+        )
+        seen = {}
+        async for row, image in video.frames(video.select(5, "even"), progress=False):
+            seen[round(float(row["time"]) * FPS)] = read_frame_index(image)
+        assert seen == {k: k for k in seen}
+        assert len(seen) == 5
+        stats = video.stats
+    assert stats.block_fallbacks == 0
+    assert stats.bytes_fetched == 0
+    assert stats.unverified_frames == 0
+    assert stats.hash_bytes > 0
+    assert stats.block_bytes == stats.block_floor
+    assert wait_uploaded(seeder, stats.block_floor) == stats.block_floor
 
 
 @pytest.mark.parametrize(
