@@ -218,14 +218,29 @@ class BlockReader:
     async def _merkle_blocks(self, entry: FileEntry, blocks: list[Block]) -> list[bytes]:
         """v2 blocks, each matching its leaf hash, proven against the pieces root (BEP 52).
 
-        The blocks come first, then the hashes of all their leaves in as few
-        requests as aligned subtrees allow; a block that does not match is
-        asked again of another peer, and the peer that sent it is dropped.
+        The leaf hashes are asked at once, beside the blocks, of one peer per
+        aligned subtree (a peer that has them answers within the same round
+        trip); what is refused then (a libtorrent seeder in seed mode knows a
+        piece's leaves only once it has read the piece) is asked again once
+        the blocks are in, of every peer in turn. A block that does not match
+        its leaf is asked again of another peer, and the peer that sent it is
+        dropped.
         """
-        fetched = await asyncio.gather(*(self._any_block(b, set()) for b in blocks))
         missing = [b.leaf for b in blocks if (entry.index, b.leaf) not in self._leaves]
-        if missing:
-            await self._prove(entry, missing, prefer=fetched[0][1])
+        early = asyncio.ensure_future(self._prove(entry, missing, once=True)) if missing else None
+        try:
+            fetched = await asyncio.gather(*(self._any_block(b, set()) for b in blocks))
+        except BaseException:
+            if early is not None:
+                early.cancel()
+                with contextlib.suppress(asyncio.CancelledError, WireError):
+                    await early
+            raise
+        if early is not None:
+            await early
+        still = [leaf for leaf in missing if (entry.index, leaf) not in self._leaves]
+        if still:
+            await self._prove(entry, still, prefer=fetched[0][1])
         out = []
         for block, (data, peer) in zip(blocks, fetched, strict=True):
             exclude = {peer}
@@ -263,38 +278,69 @@ class BlockReader:
 
     # -- leaf hashes (BEP 52) -----------------------------------------------------------------
 
-    async def _prove(self, entry: FileEntry, leaves: Iterable[int], *, prefer: Peer) -> None:
-        """Learn the leaf hashes of ``leaves``, each answer checked against the pieces root."""
+    async def _prove(
+        self,
+        entry: FileEntry,
+        leaves: Iterable[int],
+        *,
+        prefer: Peer | None = None,
+        once: bool = False,
+    ) -> None:
+        """Learn the leaf hashes of ``leaves``, each answer checked against the pieces root.
+
+        One hash request per aligned subtree, all at once. ``once``: ask one
+        peer per subtree and leave unproven what it refuses (no error);
+        otherwise every peer in turn, then :class:`NoBlockPeers`.
+        """
         total = merkle.num_leaves(entry.size)
         root = self._pieces_root(entry)
         if total == 1:  # a one-block file: its root is its leaf
             self._leaves[(entry.index, 0)] = root
             return
+        groups = merkle.leaf_groups(leaves, total)
+        await asyncio.gather(
+            *(self._prove_group(entry, root, group, prefer=prefer, once=once) for group in groups)
+        )
+
+    async def _prove_group(
+        self,
+        entry: FileEntry,
+        root: bytes,
+        group: tuple[int, int],
+        *,
+        prefer: Peer | None,
+        once: bool,
+    ) -> None:
+        index, length = group
+        total = merkle.num_leaves(entry.size)
         layers = merkle.proof_layers(entry.size)
-        for index, length in merkle.leaf_groups(leaves, total):
-            exclude: set[Peer] = set()
-            while True:
-                peer = prefer if prefer in self._connections and prefer not in exclude else None
-                peer = peer or self._pick(None, exclude)
-                if peer is None:
-                    raise NoBlockPeers(f"no peer answers hash requests for {entry.path!r}")
-                try:
-                    hashes = await self._connections[peer].hashes(root, 0, index, length, layers)
-                    proven = merkle.verify_leaves(root, index, length, hashes, total)
-                except merkle.HashMismatch:
-                    exclude.add(peer)
-                    await self._drop(peer)
-                    continue
-                except PeerRefused:
-                    exclude.add(peer)
-                    continue
-                except PeerFailed:
-                    exclude.add(peer)
-                    await self._drop(peer)
-                    continue
-                for offset, leaf in enumerate(proven):
-                    self._leaves[(entry.index, index + offset)] = leaf
-                break
+        exclude: set[Peer] = set()
+        while True:
+            usable = self._usable(None, exclude)
+            peer = prefer if prefer in usable else self._pick(None, exclude)
+            if peer is None:
+                if once:
+                    return
+                raise NoBlockPeers(f"no peer answers hash requests for {entry.path!r}")
+            try:
+                hashes = await self._connections[peer].hashes(root, 0, index, length, layers)
+                proven = merkle.verify_leaves(root, index, length, hashes, total)
+            except merkle.HashMismatch:
+                exclude.add(peer)
+                await self._drop(peer)
+                continue
+            except PeerRefused:
+                if once:
+                    return
+                exclude.add(peer)
+                continue
+            except PeerFailed:
+                exclude.add(peer)
+                await self._drop(peer)
+                continue
+            for offset, leaf in enumerate(proven):
+                self._leaves[(entry.index, index + offset)] = leaf
+            return
 
     def _pieces_root(self, entry: FileEntry) -> bytes:
         info = self._torrent.handle.torrent_file()
