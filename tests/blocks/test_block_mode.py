@@ -120,3 +120,20 @@ async def test_unverifiable_v1_blocks_are_read_as_whole_pieces(
     assert (stats.block_fallbacks > 0) == (read_mode == "block")
     assert stats.bytes_fetched == stats.piece_floor
     assert seed.wait_uploaded(stats.piece_floor) == stats.piece_floor
+
+
+@pytest.mark.parametrize(("version", "kept"), [("v1", False), ("v2", True)])
+async def test_an_index_parsed_from_unverified_blocks_is_not_cached(
+    movie: Path, tmp_path: Path, version: str, kept: bool
+) -> None:
+    """``verify="none"`` on v1: the index is parsed again next time; a v2 one is kept."""
+    settings = Settings.loopback(
+        read_mode="block", verify="none", cache=True, cache_dir=tmp_path / "cache"
+    )
+    async with LocalSwarm() as swarm:
+        seed = await swarm.aseed(movie, piece_size=256 * KiB, version=version)
+        for _ in range(2):
+            async with Client(settings) as client:
+                video = await open_video(client, seed.magnet, progress=False)
+                assert video.torrent.held_pieces() == frozenset()  # nothing in libtorrent's storage
+    assert video.stats.index_from_cache == kept

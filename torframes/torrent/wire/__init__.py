@@ -17,7 +17,13 @@ Modules, one job each:
 """
 
 from torframes.torrent.wire.blocks import Block, block_floor, blocks_for_range
-from torframes.torrent.wire.reader import BlockRead, BlockReader, NoBlockPeers, block_reader
+from torframes.torrent.wire.reader import (
+    BlockRead,
+    BlockReader,
+    NoBlockPeers,
+    block_reader,
+    reads_unverified,
+)
 
 __all__ = [
     "Block",
@@ -27,4 +33,5 @@ __all__ = [
     "block_floor",
     "block_reader",
     "blocks_for_range",
+    "reads_unverified",
 ]

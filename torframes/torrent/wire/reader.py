@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from torframes.settings import Settings
     from torframes.torrent.torrent import Torrent
 
-__all__ = ["BlockRead", "BlockReader", "NoBlockPeers", "block_reader"]
+__all__ = ["BlockRead", "BlockReader", "NoBlockPeers", "block_reader", "reads_unverified"]
 
 Peer = tuple[str, int]
 
@@ -455,6 +455,17 @@ class BlockReader:
                 await future
         for connection in list(self._connections.values()):
             await connection.close()
+
+
+def reads_unverified(torrent: Torrent, settings: Settings) -> bool:
+    """True when block reads of ``torrent`` use bytes no check vouched for.
+
+    That is block mode on a v1 torrent with ``verify="none"``: an index
+    parsed from them must not be kept in the persistent cache.
+    """
+    return (
+        settings.read_mode == "block" and torrent.infohash_v2 is None and settings.verify == "none"
+    )
 
 
 def _is_loopback_v4(host: str) -> bool:
