@@ -33,7 +33,7 @@ import os
 import re
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import annotated_types
 import pydantic_settings
@@ -449,6 +449,37 @@ class Settings(BaseSettings):
             "free port of this range (every listen_interfaces host; libtorrent "
             "max_retry_port_bind). None: listen_interfaces as given."
         ),
+    )
+
+    # -- block-level reads (issue 16, slice blocks: torframes.torrent.wire) ---
+    read_mode: Literal["piece", "block"] = Field(
+        "piece",
+        description=(
+            '"piece": fetch whole pieces through libtorrent. "block": read the 16 KiB '
+            "blocks covering the bytes needed straight from peers over the wire, "
+            "falling back to whole pieces when no peer can serve them."
+        ),
+    )
+    verify: Literal["piece", "peers", "none"] = Field(
+        "piece",
+        description=(
+            "How block reads of a v1 torrent are checked (v2 and hybrid blocks are always "
+            'checked against their merkle root): "piece": whole pieces, as in piece mode; '
+            '"peers": each block from two peers, bytes must agree; "none": unchecked, and '
+            "frames decoded from such bytes are marked unverified."
+        ),
+    )
+    block_timeout: float = Field(
+        30.0,
+        gt=0,
+        description=(
+            "Seconds a peer has to connect, unchoke or answer a block request before its "
+            "requests move to another peer (block mode; Transmission unchokes on a 10 s "
+            "timer, rTorrent on a 30 s one)."
+        ),
+    )
+    block_peers: int = Field(
+        8, ge=1, description="Most peers the block reader connects to per torrent."
     )
 
     # -- passthrough ---------------------------------------------------------

@@ -57,6 +57,7 @@ async def open_cached(
 ) -> Video:
     """:func:`~torframes.api.video.open_video` with the cache (``client.disk_cache``) on."""
     from torframes.api.video import Video, file_geometry, probe_file
+    from torframes.torrent.wire import reads_unverified
 
     cache = client.disk_cache
     assert cache is not None
@@ -87,7 +88,8 @@ async def open_cached(
                     torrent, file_index, geometry, settings, limits, speculate_last_piece
                 )
             await torrent.flush()
-            await _keep(cache.save_probe, torrent.infohash, file_index, geometry, probe)
+            if not reads_unverified(torrent, settings):  # never keep an unchecked index
+                await _keep(cache.save_probe, torrent.infohash, file_index, geometry, probe)
         await _keep(cache.touch, torrent.infohash)
     return Video(
         torrent,

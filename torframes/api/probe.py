@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from torframes.containers.base import (
     ByteRange,
@@ -26,6 +27,9 @@ from torframes.containers.sniff import AutoIndexParser
 from torframes.errors import MalformedContainer, TorframesError
 from torframes.plan.pieces import PieceGeometry, pieces_for_ranges
 from torframes.torrent.torrent import Torrent
+
+if TYPE_CHECKING:
+    from torframes.torrent.wire import BlockReader
 
 __all__ = ["Probe", "ProbeRound", "drive", "probe_index"]
 
@@ -65,14 +69,26 @@ async def drive(
     geometry: PieceGeometry,
     *,
     extra_first_round: frozenset[int] = frozenset(),
+    blocks: BlockReader | None = None,
 ) -> tuple[ContainerIndex | Located, list[ProbeRound]]:
-    """Run a parser or locator to its answer, fetching each Need as one round of pieces."""
+    """Run a parser or locator to its answer, fetching each Need as one round of pieces.
+
+    With ``blocks`` (``Settings.read_mode="block"``), each Need is read as the
+    16 KiB blocks covering its ranges instead, and the parser is fed them whole.
+    """
     fed: set[int] = set()
     rounds: list[ProbeRound] = []
     while True:
         step = machine.step()
         if not isinstance(step, Need):
             return step, rounds
+        if blocks is not None:
+            if rounds and rounds[-1].ranges == step.ranges:
+                raise MalformedContainer(
+                    f"the parser asked again for bytes it was given ({step.reason})"
+                )
+            rounds.append(await _feed_blocks(machine, step, blocks, file_index, geometry))
+            continue
         wanted = pieces_for_ranges(geometry, step.ranges)
         if not rounds:
             wanted |= extra_first_round
@@ -92,6 +108,24 @@ async def drive(
         )
 
 
+async def _feed_blocks(
+    machine: IndexParser | SampleLocator,
+    step: Need,
+    blocks: BlockReader,
+    file_index: int,
+    geometry: PieceGeometry,
+) -> ProbeRound:
+    """One round in block mode: the blocks covering ``step``'s ranges, fed whole."""
+    started = time.monotonic()
+    for wanted in step.ranges:
+        clipped = wanted.clip(geometry.file_size)
+        if clipped.length:
+            read, at = await blocks.read_blocks(file_index, clipped.start, clipped.length)
+            machine.feed(at, memoryview(read.data))
+    pieces = tuple(sorted(pieces_for_ranges(geometry, step.ranges)))
+    return ProbeRound(step.reason, step.ranges, pieces, time.monotonic() - started)
+
+
 async def probe_index(
     torrent: Torrent,
     file_index: int,
@@ -99,6 +133,7 @@ async def probe_index(
     *,
     limits: IndexLimits | None = None,
     speculate_last_piece: bool = False,
+    blocks: BlockReader | None = None,
 ) -> Probe:
     """Parse the index of one file of ``torrent``.
 
@@ -112,7 +147,9 @@ async def probe_index(
     if speculate_last_piece and geometry.file_size:
         extra = frozenset(geometry.pieces(ByteRange(geometry.file_size - 1, geometry.file_size)))
     try:
-        index, rounds = await drive(parser, torrent, file_index, geometry, extra_first_round=extra)
+        index, rounds = await drive(
+            parser, torrent, file_index, geometry, extra_first_round=extra, blocks=blocks
+        )
     except TorframesError as error:
         error.where(infohash=torrent.infohash, file=file_index)
         raise

@@ -42,11 +42,28 @@ class VideoStats:
     index_from_cache: bool = False
     cache_pieces: int = 0
     cache_bytes: int = 0
+    #: Block mode (issue 16, ``Settings.read_mode="block"``): the block floor (the
+    #: distinct 16 KiB blocks covering every byte needed: their count and wire size),
+    #: PIECE payload the block reader received (``block_bytes``), BEP 52 hash bytes
+    #: received, reads that fell back to whole pieces, and frames decoded from bytes
+    #: no check vouched for (``Settings.verify="none"`` on a v1 torrent).
+    read_mode: str = "piece"
+    block_floor: int = 0
+    floor_blocks: int = 0
+    block_bytes: int = 0
+    hash_bytes: int = 0
+    block_fallbacks: int = 0
+    unverified_frames: int = 0
 
     @property
     def ratio(self) -> float:
         """Bytes fetched / piece floor."""
         return self.bytes_fetched / self.piece_floor if self.piece_floor else float("nan")
+
+    @property
+    def block_ratio(self) -> float:
+        """Block payload received / block floor: block mode's headline (1.0: not a byte more)."""
+        return self.block_bytes / self.block_floor if self.block_floor else float("nan")
 
     @property
     def fraction_of_file(self) -> float:
@@ -57,4 +74,5 @@ class VideoStats:
         out = asdict(self)
         out["ratio"] = self.ratio
         out["fraction_of_file"] = self.fraction_of_file
+        out["block_ratio"] = self.block_ratio
         return out

@@ -34,6 +34,7 @@ from torframes.plan.times import check_times, warn_out_of_range
 from torframes.plural import plural
 from torframes.settings import Settings
 from torframes.sync import run_sync, syncify
+from torframes.torrent.wire import block_floor, block_reader
 
 if TYPE_CHECKING:
     from torframes.torrent.client import Client
@@ -76,6 +77,14 @@ class Video:
         self._needed_pieces: set[int] = set(probe.floor_pieces)
         self._frame_times: list[float] = []
         self._located: dict[Any, Located] = {}
+        # block mode (issue 16): the blocks reader, the byte ranges truly needed (for the
+        # block floor), offsets read unverified, and whether each frame's bytes were verified
+        self._blocks = (
+            block_reader(torrent, self.settings) if self.settings.read_mode == "block" else None
+        )
+        self._needed_ranges = [(r.start, r.length) for r in probe.index.index_ranges]
+        self._unverified: set[int] = set()
+        self._frame_verified: dict[Any, bool] = {}
         self._index_from_cache = index_from_cache
         if metadata_from_cache is None:
             metadata_from_cache = torrent.metadata_from_cache
@@ -191,9 +200,11 @@ class Video:
             if bool(row["is_keyframe"]):
                 offset, size = await self._locate(row)
                 data = await self._read(offset, size)
+                offsets = [offset]
                 image = await asyncio.to_thread(decode_sample, config, data, **size_options)
             else:
                 chain = self._decode_chain(row)
+                offsets = [int(o) for o in chain["offset"]]
                 datas = await asyncio.gather(
                     *(self._read(int(r.offset), int(r.size)) for r in chain.itertuples())
                 )
@@ -205,6 +216,7 @@ class Video:
             error.where(infohash=self.torrent.infohash, file=self.file)
             raise
         self._frame_times.append(time.monotonic() - self._opened_at)
+        self._frame_verified[row.name] = self._unverified.isdisjoint(offsets)
         return image
 
     async def frame_at(self, seconds: float, **size: int | None) -> Image.Image:
@@ -227,7 +239,13 @@ class Video:
 
     async def _read(self, offset: int, size: int) -> bytes:
         self._needed_pieces |= set(self.geometry.pieces(ByteRange(offset, offset + size)))
-        return await self.torrent.read(self.file, offset, size)
+        self._needed_ranges.append((offset, size))
+        if self._blocks is None:
+            return await self.torrent.read(self.file, offset, size)
+        read = await self._blocks.read(self.file, offset, size)
+        if not read.verified:
+            self._unverified.add(offset)
+        return read.data
 
     def _decode_chain(self, row: pd.Series) -> pd.DataFrame:
         """Rows from the keyframe opening ``row``'s GOP to ``row``, in decode order.
@@ -364,6 +382,8 @@ class Video:
                 callback(1)
         table = self._samples.loc[[label for label, _ in saved]].copy()
         table["path"] = pd.array([path for _, path in saved], dtype="string")
+        if self._blocks is not None:
+            table["verified"] = [self._frame_verified.get(label, True) for label, _ in saved]
         if hashes or skip_blank:
             from torframes.research.frames import research_columns
 
@@ -426,7 +446,24 @@ class Video:
                 self.torrent.transfer_size(p)
                 for p in self._needed_pieces & self.torrent.stored_pieces()
             ),
+            **self._block_stats(),
         )
+
+    def _block_stats(self) -> dict[str, Any]:
+        """The block-mode fields of :class:`VideoStats` (issue 16)."""
+        entry = self.torrent.layout.entry(self.file)
+        ranges = [(start, length) for start, length in self._needed_ranges if length > 0]
+        floor_blocks, floor = block_floor(self.torrent.layout, entry, ranges)
+        blocks = self._blocks
+        return {
+            "read_mode": self.settings.read_mode,
+            "block_floor": floor,
+            "floor_blocks": floor_blocks,
+            "block_bytes": blocks.block_bytes if blocks else 0,
+            "hash_bytes": blocks.hash_bytes if blocks else 0,
+            "block_fallbacks": blocks.fallbacks if blocks else 0,
+            "unverified_frames": sum(not ok for ok in self._frame_verified.values()),
+        }
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -443,10 +480,13 @@ class Video:
             if self.index.locator is None:
                 raise TorframesError("row has no size and the index has no locator")
             locator = self.index.locator(row)
-            located, rounds = await drive(locator, self.torrent, self.file, self.geometry)
+            located, rounds = await drive(
+                locator, self.torrent, self.file, self.geometry, blocks=self._blocks
+            )
             assert isinstance(located, Located)
             for done in rounds:
                 self._needed_pieces |= pieces_for_ranges(self.geometry, done.ranges)
+                self._needed_ranges += [(r.start, r.length) for r in done.ranges]
             self._located[key] = located
         located = self._located[key]
         return located.offset, located.size
@@ -671,6 +711,12 @@ async def probe_file(
     """Probe the index of ``file_index``; ``speculate_last_piece`` defaults to the settings'."""
     if speculate_last_piece is None:
         speculate_last_piece = settings.speculate_last_piece
+    blocks = block_reader(torrent, settings) if settings.read_mode == "block" else None
     return await probe_index(
-        torrent, file_index, geometry, limits=limits, speculate_last_piece=speculate_last_piece
+        torrent,
+        file_index,
+        geometry,
+        limits=limits,
+        speculate_last_piece=speculate_last_piece and blocks is None,
+        blocks=blocks,
     )

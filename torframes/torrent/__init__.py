@@ -9,7 +9,8 @@ Modules, one job each:
 * ``files``   — the files table and piece layout from libtorrent's file storage;
 * ``pieces``  — pure byte-range ↔ piece arithmetic;
 * ``cache``   — an LRU of piece bytes bounded by size;
-* ``stats``   — :class:`TorrentStats`, what fetching cost.
+* ``stats``   — :class:`TorrentStats`, what fetching cost;
+* ``wire``    — block-level reads over the peer wire, below the piece floor (issue 16).
 """
 
 from torframes.torrent.client import Client

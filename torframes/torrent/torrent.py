@@ -123,6 +123,8 @@ class Torrent:
         self._checking: list[asyncio.Future[None]] = []
         #: Called with each newly verified piece (widgets follow the download through this).
         self._piece_listeners: list[Callable[[int], object]] = []
+        #: Called when the torrent is shut (the block reader closes its connections).
+        self._on_shut: list[Callable[[], object]] = []
         self.add_peers(peers)
 
     # -- identity ----------------------------------------------------------------
@@ -758,6 +760,8 @@ class Torrent:
         self._flushing.clear()
         self._checking.clear()
         self._client._cache.discard_where(self.infohash)
+        for hook in self._on_shut:
+            hook()
 
     # -- alerts (called by the client's alert handler, on the loop thread) ----------------
 
