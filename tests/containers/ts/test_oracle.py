@@ -1,0 +1,68 @@
+"""The transport stream index against FFmpeg's demux of the complete file (the oracle)."""
+
+from __future__ import annotations
+
+import pytest
+
+from torframes.containers.ts.packets import M2TS, TS, detect_format
+from torframes.containers.ts.scan import access_unit
+from torframes.decode.decoder import decode_sample
+from torframes.testing.oracle import demux_packets
+from torframes.testing.videos import read_frame_index
+
+from .conftest import FILES, check_against_oracle
+
+FPS = 24
+
+
+@pytest.mark.parametrize("name", sorted(FILES))
+def test_searched_keyframes_match_ffmpeg(ts_file, name: str) -> None:
+    path = ts_file(name)
+    local = check_against_oracle(path, 6)
+    index = local.index
+    assert index.container == ("m2ts" if FILES[name].get("m2ts") else "mpegts")
+    assert not index.complete
+    assert local.bytes_read < path.stat().st_size  # never the whole file
+    # every row decodes, alone, to the frame it says it is
+    config = index.decoder_configs[int(index.samples["track_id"].iloc[0])]
+    data = path.read_bytes()
+    for row in index.samples.itertuples():
+        image = decode_sample(config, data[row.offset : row.offset + row.size])
+        assert read_frame_index(image) == round(row.time * FPS)
+
+
+def test_a_row_spans_its_frame_and_nothing_of_the_next(ts_file) -> None:
+    """``size`` runs to the next frame's first packet: its payload is FFmpeg's packet, whole."""
+    path = ts_file("h264-b2")
+    index = check_against_oracle(path, 4).index
+    data = path.read_bytes()
+    packets = demux_packets(path)
+    video = packets[packets["kind"] == "video"].set_index("offset")
+    pid = int(index.samples["track_id"].iloc[0])
+    for row in index.samples.itertuples():
+        payload = access_unit(data[row.offset : row.offset + row.size], TS, pid)
+        assert len(payload) == video.loc[row.offset, "size"]
+        following = video.index[video.index > row.offset].min()
+        assert row.offset + row.size == following
+
+
+def test_a_search_out_of_budget_gives_an_earlier_keyframe_and_reads_within_it(ts_file) -> None:
+    path = ts_file("h264-b2")
+    searches, reads, budget = 4, 2, 32 * 1024
+    local = check_against_oracle(
+        path, searches, exact=False, search_reads=reads, search_bytes=budget
+    )
+    # nothing found within so small a budget: the first keyframe answers every search,
+    # and the searches read no more than they were allowed
+    assert local.index.samples["time"].tolist() == [0.0]
+    assert any("ran out of reads or bytes" in note for note in local.index.notes)
+    edges = 2 * 64 * 1024
+    spans = int(local.index.samples["size"].sum()) + 2 * 16 * 1024
+    assert local.bytes_read <= edges + searches * budget + spans
+
+
+def test_packet_formats_are_detected() -> None:
+    packet = b"\x47" + bytes(187)
+    assert detect_format(packet * 3) == TS
+    assert detect_format((b"\0\0\0\0" + packet) * 3) == M2TS
+    assert detect_format(packet * 2) is None
