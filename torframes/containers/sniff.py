@@ -145,7 +145,7 @@ class AutoIndexParser(IndexParser):
                     raise
                 head = self._early.get(0, longer)
                 if head is None:
-                    return Need((ByteRange(0, longer),), "transport stream packet sync")
+                    return Need((ByteRange(wanted, longer),), "transport stream packet sync")
                 container = sniff(head)
             options = self._options.get(container, {})
             self._inner = _parser_class(container)(self.file_size, self.limits, **options)

@@ -167,7 +167,14 @@ def find_keyframe(
 
 
 def _later_key(stream: Stream, best: UnitStart, units: list[UnitStart], target: int) -> UnitStart:
-    keys = [u for u in units if u.key and stream.ticks(u.pts) <= target and u.offset > best.offset]
+    keys = [
+        u
+        for u in units
+        if u.key
+        and stream.ticks(u.pts) <= target
+        and stream.ticks(u.dts) <= target
+        and u.offset > best.offset
+    ]
     return keys[-1] if keys else best
 
 
@@ -190,7 +197,7 @@ def _back_to_keyframe(
     """The last keyframe at or before ``target`` in the unbroken span ending at ``hi``."""
     size = window
     margin = 4 * stream.fmt.size
-    while True:
+    while best.offset < hi:
         start = max(best.offset, hi - size)
         data = yield from budget.read(start, hi + margin)
         units = [u for u in _units(stream, data, start) if u.offset < hi]
@@ -201,6 +208,7 @@ def _back_to_keyframe(
         if found is not best or start <= best.offset:
             return found
         size *= 2
+    return best  # a damaged file: DTS that do not grow
 
 
 def frame_end(
