@@ -46,6 +46,15 @@ def oracle_keyframes(path: Path) -> tuple[dict[int, int], np.ndarray, int]:
     return by_pos, ((video["pts"] - start) / 90_000).to_numpy(), start
 
 
+def decoded_pictures(path: Path) -> dict[int, np.ndarray]:
+    """Every picture PyAV decodes from the complete file, by PTS modulo the wrap."""
+    with av.open(str(path)) as container:
+        return {
+            frame.pts % WRAP: frame.to_ndarray(format="rgb24")
+            for frame in container.decode(video=0)
+        }
+
+
 def check_rows(video: Video, path: Path, searches: int) -> None:
     by_pos, times, start = oracle_keyframes(path)
     rows = video.keyframes
@@ -115,9 +124,11 @@ async def test_ts_end_to_end(
     check_rows(video, path, picks)
 
     chosen = video.select(picks)
+    pictures = decoded_pictures(path)
     got = {}
     async for row, image in video.frames(chosen, progress=False):
         got[round(float(row["time"]) * FPS)] = read_frame_index(image)
+        assert np.array_equal(np.asarray(image), pictures[int(row["pts"]) % WRAP])
     assert got == {k: k for k in got}
     assert len(got) == picks
 
@@ -155,14 +166,16 @@ async def test_a_ts_index_is_cached_and_decodes_with_no_peer(tmp_path: Path, vid
         async with Client(settings) as client:
             first = await open_video(client, seed.magnet, picks=3)
             row = first.select(3).iloc[1]
-            await first.frame(row)
+            shown = np.asarray(await first.frame(row))
             floor = first.stats.bytes_fetched
         assert seed.wait_uploaded(floor) == floor
         swarm.remove(seed)
         async with Client(settings) as client:
             second = await open_video(client, seed.infohash, picks=3)
             assert second.stats.index_from_cache
+            assert second.decoder_config == first.decoder_config
             image = await second.frame(second.samples.loc[row.name])
             assert read_frame_index(image) == round(float(row["time"]) * FPS)
+            assert np.array_equal(np.asarray(image), shown)  # the whole picture, not only its band
             assert second.stats.bytes_fetched == 0
         assert seed.uploaded() == floor

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import av
+import numpy as np
 import pytest
 
 from torframes.containers.ts.packets import M2TS, TS, detect_format
@@ -10,7 +14,7 @@ from torframes.decode.decoder import decode_sample
 from torframes.testing.oracle import demux_packets
 from torframes.testing.videos import read_frame_index
 
-from .conftest import FILES, check_against_oracle
+from .conftest import FILES, WRAP, check_against_oracle
 
 FPS = 24
 
@@ -23,12 +27,24 @@ def test_searched_keyframes_match_ffmpeg(ts_file, name: str) -> None:
     assert index.container == ("m2ts" if FILES[name].get("m2ts") else "mpegts")
     assert not index.complete
     assert local.bytes_read < path.stat().st_size  # never the whole file
-    # every row decodes, alone, to the frame it says it is
+    # every row decodes, alone, to the frame it says it is: the very picture FFmpeg
+    # decodes there from the whole file
     config = index.decoder_configs[int(index.samples["track_id"].iloc[0])]
     data = path.read_bytes()
+    pictures = decoded_pictures(path)
     for row in index.samples.itertuples():
         image = decode_sample(config, data[row.offset : row.offset + row.size])
         assert read_frame_index(image) == round(row.time * FPS)
+        assert np.array_equal(np.asarray(image), pictures[row.pts % WRAP])
+
+
+def decoded_pictures(path: Path) -> dict[int, np.ndarray]:
+    """Every picture PyAV decodes from the complete file, by PTS modulo the wrap."""
+    with av.open(str(path)) as container:
+        return {
+            frame.pts % WRAP: frame.to_ndarray(format="rgb24")
+            for frame in container.decode(video=0)
+        }
 
 
 def test_a_row_spans_its_frame_and_nothing_of_the_next(ts_file) -> None:
