@@ -12,9 +12,10 @@ from torframes.containers.ts.packets import M2TS, TS, detect_format
 from torframes.containers.ts.scan import access_unit
 from torframes.decode.decoder import decode_sample
 from torframes.testing.oracle import demux_packets
+from torframes.testing.ts import make_ts
 from torframes.testing.videos import read_frame_index
 
-from .conftest import FILES, WRAP, check_against_oracle
+from .conftest import FILES, WRAP, check_against_oracle, index_ts
 
 FPS = 24
 
@@ -45,6 +46,25 @@ def decoded_pictures(path: Path) -> dict[int, np.ndarray]:
             frame.pts % WRAP: frame.to_ndarray(format="rgb24")
             for frame in container.decode(video=0)
         }
+
+
+@pytest.mark.parametrize(
+    ("codec", "width", "height"), [("h264", 320, 200), ("hevc", 400, 72), ("mpeg2video", 176, 120)]
+)
+def test_picture_size_from_the_parameter_sets(
+    tmp_path: Path, codec: str, width: int, height: int
+) -> None:
+    """The SPS (with its cropping) or sequence header gives the size FFmpeg reports."""
+    path = make_ts(tmp_path / "clip.ts", codec, frames=12, width=width, height=height)
+    index = index_ts(path, 1).index
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        expected = (stream.codec_context.width, stream.codec_context.height)
+    assert expected == (width, height)
+    video = index.tracks[index.tracks["kind"] == "video"].iloc[0]
+    assert (video["width"], video["height"]) == expected
+    config = index.decoder_configs[int(video["track_id"])]
+    assert (config.width, config.height) == expected
 
 
 def test_a_row_spans_its_frame_and_nothing_of_the_next(ts_file) -> None:

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from torframes.containers.ts.sps import sps_picture_size
+
 __all__ = [
     "AUDIO_CODECS",
     "VIDEO_CODECS",
@@ -127,9 +129,18 @@ def parameter_sets(codec: str, data: bytes) -> bytes | None:
 
 
 def picture_size(codec: str, extradata: bytes | None) -> tuple[int | None, int | None]:
-    """Width and height from an MPEG-2 sequence header (13818-2 §6.2.2.1); else unknown."""
-    if extradata and codec in ("mpeg2video", "mpeg1video") and len(extradata) >= 7:
+    """Width and height from the parameter sets: the MPEG-2 sequence header
+    (13818-2 §6.2.2.1) or the first H.264/HEVC SPS (:mod:`.sps`); else unknown."""
+    if not extradata:
+        return None, None
+    if codec in ("mpeg2video", "mpeg1video") and len(extradata) >= 7:
         b = extradata[3:]
         if b[0] == 0xB3:
             return (b[1] << 4) | (b[2] >> 4), ((b[2] & 0x0F) << 8) | b[3]
+    if codec in _PARAMETER_SETS:
+        sps_type = _PARAMETER_SETS[codec][-2]
+        for start, stop in nal_units(extradata):
+            if start < stop and _nal_type(codec, extradata[start]) == sps_type:
+                size = sps_picture_size(codec, extradata[start:stop])
+                return size if size is not None else (None, None)
     return None, None
