@@ -8,11 +8,16 @@ packets or, with ``m2ts=True``, 192-byte M2TS packets
 file can cross the 33-bit PTS wrap. :func:`clear_random_access` rewrites a
 file's adaptation fields without their random_access_indicator, as some
 muxers write them: keyframes must then be found in the payload.
+:func:`make_ts_gstreamer` writes the same frames with another muxer,
+GStreamer's ``mpegtsmux`` (Debian ``gstreamer1.0-plugins-bad``, encoders
+from ``-ugly``/``-bad``; ``.ci/run`` installs them).
 """
 
 from __future__ import annotations
 
 import fractions
+import shutil
+import subprocess
 from pathlib import Path
 
 import av
@@ -25,7 +30,7 @@ from torframes.testing.videos import (
     frame_pixels,
 )
 
-__all__ = ["clear_random_access", "make_ts"]
+__all__ = ["clear_random_access", "make_ts", "make_ts_gstreamer"]
 
 #: Codec -> (encoder, pixel format).
 ENCODERS = {"h264": "libx264", "hevc": "libx265", "mpeg2video": "mpeg2video"}
@@ -93,3 +98,51 @@ def clear_random_access(source: Path, target: Path) -> Path:
             data[at + 5] &= ~0x40 & 0xFF
     target.write_bytes(bytes(data))
     return target
+
+
+#: Codec -> the GStreamer encoder and parser elements for :func:`make_ts_gstreamer`.
+GSTREAMER_ENCODERS = {
+    "h264": "x264enc key-int-max={gop} bframes={bframes} speed-preset=veryfast threads=1 "
+    "option-string=scenecut=0:min-keyint={gop} ! h264parse",
+    "hevc": "x265enc key-int-max={gop} speed-preset=ultrafast "
+    "option-string=bframes={bframes}:scenecut=0:min-keyint={gop}:open-gop=0:pools=none "
+    "! h265parse",
+}
+
+
+def make_ts_gstreamer(
+    path: Path,
+    codec: str = "h264",
+    *,
+    frames: int = 48,
+    fps: int = 24,
+    gop: int = 12,
+    bframes: int = 0,
+    width: int = 320,
+    height: int = 240,
+    m2ts: bool = False,
+    noise: bool = False,
+) -> Path:
+    """Encode fixture frames with GStreamer and mux them with its ``mpegtsmux``: not FFmpeg's."""
+    launcher = shutil.which("gst-launch-1.0")
+    if launcher is None:
+        raise RuntimeError("gst-launch-1.0 is not installed (Debian gstreamer1.0-tools)")
+    encoder = GSTREAMER_ENCODERS[codec].format(gop=gop, bframes=bframes)
+    pipeline = (
+        f"fdsrc fd=0 ! rawvideoparse width={width} height={height} format=rgb "
+        f"framerate={fps}/1 ! videoconvert ! video/x-raw,format=I420 ! {encoder} ! "
+        f"mpegtsmux m2ts-mode={'true' if m2ts else 'false'} ! filesink location={path}"
+    )
+    with subprocess.Popen(
+        [launcher, "-q", *pipeline.split(" ")],
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as process:
+        assert process.stdin is not None
+        for index in range(frames):
+            process.stdin.write(frame_pixels(index, width, height, noise=noise).tobytes())
+        process.stdin.close()
+        error = process.stderr.read() if process.stderr else b""
+        if process.wait() != 0:
+            raise RuntimeError(f"gst-launch-1.0 failed: {error.decode(errors='replace')}")
+    return path

@@ -14,7 +14,7 @@ import pytest
 from torframes.containers.base import SAMPLE_DTYPES, TRACK_DTYPES, IndexLimits
 from torframes.containers.local import LocalIndex, index_file
 from torframes.testing.oracle import demux_packets
-from torframes.testing.ts import clear_random_access, make_ts
+from torframes.testing.ts import clear_random_access, make_ts, make_ts_gstreamer
 
 WRAP = 1 << 33
 
@@ -29,6 +29,9 @@ FILES: dict[str, dict[str, Any]] = {
     "mpeg2-no-rai": {"codec": "mpeg2video", "bframes": 2, "no_rai": True},
     # starts 3 s before the 33-bit PTS wrap: the wrap falls in the middle
     "h264-wrap": {"codec": "h264", "bframes": 2, "audio": True, "start": WRAP / 90_000 - 3.0},
+    # muxed by GStreamer's mpegtsmux, not FFmpeg's (its PTS start at 3600 s)
+    "gst-h264-b2": {"muxer": "gstreamer", "codec": "h264", "bframes": 2},
+    "gst-hevc-m2ts": {"muxer": "gstreamer", "codec": "hevc", "bframes": 2, "m2ts": True},
 }
 
 
@@ -44,7 +47,8 @@ def ts_file(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
             return path
         no_rai = spec.pop("no_rai", False)
         target = root / f"{name}-source.ts" if no_rai else path
-        make_ts(target, frames=240, gop=24, noise=True, width=256, height=144, **spec)
+        make = make_ts_gstreamer if spec.pop("muxer", None) == "gstreamer" else make_ts
+        make(target, frames=240, gop=24, noise=True, width=256, height=144, **spec)
         return clear_random_access(target, path) if no_rai else path
 
     return make
