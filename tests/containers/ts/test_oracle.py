@@ -8,6 +8,8 @@ import av
 import numpy as np
 import pytest
 
+from torframes.containers.local import index_file
+from torframes.containers.ts import TsIndexParser
 from torframes.containers.ts.packets import M2TS, TS, detect_format
 from torframes.containers.ts.scan import access_unit
 from torframes.decode.decoder import decode_sample
@@ -95,6 +97,15 @@ def test_a_search_out_of_budget_gives_an_earlier_keyframe_and_reads_within_it(ts
     edges = 2 * 64 * 1024
     spans = int(local.index.samples["size"].sum()) + 2 * 16 * 1024
     assert local.bytes_read <= edges + searches * budget + spans
+    size = path.stat().st_size
+    tight = TsIndexParser(size, searches=searches, search_reads=reads, search_bytes=budget)
+    roomy = TsIndexParser(size, searches=searches)
+    index_file(path, parser=tight)
+    index_file(path, parser=roomy)
+    assert tight.probe_result is not None
+    assert roomy.probe_result is not None
+    assert (tight.probe_result.failed, roomy.probe_result.failed) == (searches, 0)
+    assert tight.probe_result.asked_bytes <= tight.probe_result.budget == searches * budget
 
 
 def test_packet_formats_are_detected() -> None:

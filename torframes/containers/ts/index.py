@@ -266,7 +266,7 @@ class TsIndexParser(IndexParser):
         self._ranges.extend(r for b in budgets for r in b.touched)
         self.probe_result = SearchResult(
             probes=len(targets),
-            failed=sum(b.count >= b.max_reads or b.spent >= b.max_bytes for b in budgets),
+            failed=sum(b.exhausted for b in budgets),
             budget=self.search_bytes * len(targets),
             asked=asked,
             reads=sum(b.count for b in budgets),

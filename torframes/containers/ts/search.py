@@ -87,6 +87,8 @@ class SearchBudget:
     reason: str
     count: int = 0
     spent: int = 0
+    #: Whether a read was refused: the search gave the best keyframe it had seen.
+    exhausted: bool = False
     asked: list[ByteRange] = field(default_factory=list)
     touched: list[ByteRange] = field(default_factory=list)
 
@@ -96,6 +98,7 @@ class SearchBudget:
         need = self.reads.need((ByteRange(start, stop),), self.reason)
         if need is not None:
             if self.count >= self.max_reads or self.spent + need.length > self.max_bytes:
+                self.exhausted = True
                 raise SearchExhausted(self.reason)
             self.count += 1
             self.spent += need.length
