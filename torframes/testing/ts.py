@@ -33,7 +33,7 @@ from torframes.testing.videos import (
 __all__ = ["clear_random_access", "make_ts", "make_ts_gstreamer"]
 
 #: Codec -> (encoder, pixel format).
-ENCODERS = {"h264": "libx264", "hevc": "libx265", "mpeg2video": "mpeg2video"}
+ENCODERS = {"h264": "libx264", "hevc": "libx265", "mpeg2video": "mpeg2video", "mpeg4": "mpeg4"}
 
 
 def make_ts(
@@ -55,7 +55,7 @@ def make_ts(
     options = {"mpegts_m2ts_mode": "1"} if m2ts else {}
     shift = round(start * fps)
     with av.open(str(path), "w", format="mpegts", options=options) as out:
-        if codec == "mpeg2video":
+        if codec in ("mpeg2video", "mpeg4"):
             encoder_options = {"qscale": "3", "sc_threshold": "1000000000"}
         else:
             spec = VideoSpec(codec=codec, gop=gop, bframes=bframes, width=width, height=height)

@@ -108,6 +108,17 @@ def test_a_search_out_of_budget_gives_an_earlier_keyframe_and_reads_within_it(ts
     assert tight.probe_result.asked_bytes <= tight.probe_result.budget == searches * budget
 
 
+def test_a_video_codec_whose_keyframes_are_not_searched_is_listed_and_said(
+    tmp_path: Path,
+) -> None:
+    path = make_ts(tmp_path / "xvid.ts", "mpeg4", frames=24, audio=True)
+    index = index_ts(path, 2).index
+    video = index.tracks[index.tracks["kind"] == "video"]
+    assert video[["codec", "codec_name"]].values.tolist() == [["0x10", "mpeg4"]]
+    assert index.samples.empty
+    assert any("(mpeg4) not searched" in note for note in index.notes)
+
+
 def test_packet_formats_are_detected() -> None:
     packet = b"\x47" + bytes(187)
     assert detect_format(packet * 3) == TS

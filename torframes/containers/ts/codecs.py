@@ -23,6 +23,7 @@ from torframes.containers.ts.sps import sps_picture_size
 
 __all__ = [
     "AUDIO_CODECS",
+    "UNSEARCHED_VIDEO",
     "VIDEO_CODECS",
     "is_keyframe",
     "nal_units",
@@ -33,6 +34,8 @@ __all__ = [
 
 #: Video stream_types: FFmpeg decoder name.
 VIDEO_CODECS: dict[int, str] = {0x01: "mpeg1video", 0x02: "mpeg2video", 0x1B: "h264", 0x24: "hevc"}
+#: Video stream_types whose keyframes this module does not find: FFmpeg decoder name.
+UNSEARCHED_VIDEO: dict[int, str] = {0x10: "mpeg4", 0x42: "cavs", 0xD1: "dirac", 0xEA: "vc1"}
 #: Audio stream_types: FFmpeg decoder name.
 AUDIO_CODECS: dict[int, str] = {
     0x03: "mp3", 0x04: "mp3", 0x0F: "aac", 0x11: "aac_latm", 0x81: "ac3", 0x87: "eac3",
@@ -49,6 +52,8 @@ def stream_codec(stream_type: int, registration: bytes | None) -> tuple[str, str
     """``(kind, codec_name)`` of an elementary stream; kind ``"data"`` and None when unknown."""
     if stream_type in VIDEO_CODECS:
         return "video", VIDEO_CODECS[stream_type]
+    if stream_type in UNSEARCHED_VIDEO:
+        return "video", UNSEARCHED_VIDEO[stream_type]
     if stream_type in AUDIO_CODECS:
         return "audio", AUDIO_CODECS[stream_type]
     if registration in _REGISTERED:

@@ -39,7 +39,12 @@ from torframes.containers.base import (
     Need,
 )
 from torframes.containers.reading import Reads, Runner, Task, merge_ranges
-from torframes.containers.ts.codecs import parameter_sets, picture_size, stream_codec
+from torframes.containers.ts.codecs import (
+    VIDEO_CODECS,
+    parameter_sets,
+    picture_size,
+    stream_codec,
+)
 from torframes.containers.ts.config import TsDecoderConfig
 from torframes.containers.ts.packets import PacketFormat, detect_format, find_sync, read_packet
 from torframes.containers.ts.psi import (
@@ -150,6 +155,14 @@ class TsIndexParser(IndexParser):
         self.container = fmt.name
         pmt, head = yield from self._program(fmt, head)
         video = _video_stream(pmt)
+        if video is None:
+            self._notes.extend(
+                f"video stream of PID {es.pid} ({codec}) not searched: keyframes are found in "
+                "H.264, HEVC and MPEG-1/2 video only"
+                for es in pmt.streams
+                for kind, codec in [stream_codec(es.stream_type, es.registration())]
+                if kind == "video"
+            )
         configs: dict[int, DecoderConfig] = {}
         rows: list[UnitStart] = []
         ends: list[int] = []
@@ -321,10 +334,10 @@ def _find_program(head: bytes, fmt: PacketFormat) -> ProgramMap | None:
 
 
 def _video_stream(pmt: ProgramMap) -> ElementaryStream | None:
-    """The program's first video stream of a codec read here, else None."""
+    """The program's first video stream of a codec whose keyframes are found here, else None."""
     for es in pmt.streams:
         kind, codec = stream_codec(es.stream_type, es.registration())
-        if kind == "video" and codec is not None:
+        if kind == "video" and codec in VIDEO_CODECS.values():
             return es
     return None
 
