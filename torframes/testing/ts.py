@@ -68,6 +68,8 @@ def make_ts(
         if codec == "mpeg2video":
             video.codec_context.max_b_frames = bframes
         sound = _add_audio(out, "aac") if audio else None
+        if sound is not None:
+            sound.metadata["language"] = "fin"
         spec = VideoSpec(frames=frames, fps=fps)
         tones = _audio_frames(sound, spec) if sound is not None else iter(())
         tone = next(tones, None)

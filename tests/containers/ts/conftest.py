@@ -64,6 +64,12 @@ def index_ts(path: Path, searches: int, **options: Any) -> LocalIndex:
     return index_file(path, parser=parser)
 
 
+def languages(path: Path) -> list[str]:
+    """The language FFmpeg reads for each stream (from the PMT's descriptors), or ""."""
+    with av.open(str(path)) as container:
+        return [stream.metadata.get("language", "") for stream in container.streams]
+
+
 def oracle(path: Path) -> tuple[pd.DataFrame, int, int]:
     """FFmpeg's video keyframe packets, the stream's start_time and duration (90 kHz)."""
     packets = demux_packets(path)
@@ -96,6 +102,7 @@ def check_against_oracle(
         assert time == pytest.approx(ticks / 90_000, abs=1e-9)
     main = index.tracks[index.tracks["indexed_by"] == "search"].iloc[0]
     assert main["duration"] == duration
+    assert index.tracks["language"].fillna("").tolist() == languages(path)
     if not exact:
         return local
     times = ((keys["pts"] - start) / 90_000).to_numpy()

@@ -7,7 +7,12 @@ import struct
 import pytest
 
 from torframes.containers.sniff import sniff
-from torframes.containers.ts.codecs import is_keyframe, parameter_sets, picture_size
+from torframes.containers.ts.codecs import (
+    is_keyframe,
+    parameter_sets,
+    picture_size,
+    stream_codec,
+)
 from torframes.containers.ts.packets import TS, find_sync, read_packet
 from torframes.containers.ts.pes import PTS_MODULUS, read_pes_header, unwrap
 from torframes.containers.ts.psi import SectionReader, crc32_mpeg, read_pat, read_pmt
@@ -62,6 +67,18 @@ def test_pmt_streams_and_their_lengths() -> None:
     assert pmt.pcr_pid == 0x100
     assert [(s.stream_type, s.pid) for s in pmt.streams] == [(0x1B, 0x100), (0x06, 0x101)]
     assert pmt.streams[1].registration() == b"AC-3"
+    assert stream_codec(0x06, pmt.streams[1].registration()) == ("audio", "ac3")
+
+
+def test_private_streams_and_languages_from_descriptors() -> None:
+    descriptors = bytes([0x0A, 0x04]) + b"eng\x00" + bytes([0x7C, 0x01, 0x58])
+    es = bytes([0x06, 0xE1, 0x01, 0xF0, len(descriptors)]) + descriptors
+    pmt = read_pmt(long_section(2, 1, struct.pack(">HH", 0xE100, 0xF000) + es))
+    stream = pmt.streams[0]
+    assert stream.language() == "eng"
+    assert stream.tags() == [0x0A, 0x7C]
+    assert stream_codec(0x06, stream.registration(), stream.tags()) == ("audio", "aac")
+    assert stream_codec(0x06, None) == ("data", None)
     with pytest.raises(MalformedContainer, match="ES_info_length"):
         read_pmt(long_section(2, 1, struct.pack(">HH", 0xE100, 0xF000) + es[:-3]))
     with pytest.raises(MalformedContainer, match="program_info_length"):

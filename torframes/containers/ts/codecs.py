@@ -17,7 +17,7 @@ keyframe, given to FFmpeg as Annex B extradata.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from torframes.containers.ts.sps import sps_picture_size
 
@@ -48,8 +48,23 @@ _REGISTERED: dict[bytes, tuple[str, str]] = {
 }
 
 
-def stream_codec(stream_type: int, registration: bytes | None) -> tuple[str, str | None]:
-    """``(kind, codec_name)`` of an elementary stream; kind ``"data"`` and None when unknown."""
+#: DVB descriptors naming the codec of a private stream (ETSI EN 300 468 Annex D, H).
+_DVB_DESCRIPTORS: dict[int, tuple[str, str]] = {
+    0x6A: ("audio", "ac3"),
+    0x7A: ("audio", "eac3"),
+    0x7B: ("audio", "dts"),
+    0x7C: ("audio", "aac"),
+}
+
+
+def stream_codec(
+    stream_type: int, registration: bytes | None, descriptors: Iterable[int] = ()
+) -> tuple[str, str | None]:
+    """``(kind, codec_name)`` of an elementary stream; kind ``"data"`` and None when unknown.
+
+    A private stream (stream_type 6) is told by its registration_descriptor
+    or the tags of its DVB descriptors (``descriptors``).
+    """
     if stream_type in VIDEO_CODECS:
         return "video", VIDEO_CODECS[stream_type]
     if stream_type in UNSEARCHED_VIDEO:
@@ -58,6 +73,9 @@ def stream_codec(stream_type: int, registration: bytes | None) -> tuple[str, str
         return "audio", AUDIO_CODECS[stream_type]
     if registration in _REGISTERED:
         return _REGISTERED[registration]
+    for tag in descriptors:
+        if tag in _DVB_DESCRIPTORS:
+            return _DVB_DESCRIPTORS[tag]
     return "data", None
 
 

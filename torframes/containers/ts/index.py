@@ -160,7 +160,7 @@ class TsIndexParser(IndexParser):
                 f"video stream of PID {es.pid} ({codec}) not searched: keyframes are found in "
                 "H.264, HEVC and MPEG-1/2 video only"
                 for es in pmt.streams
-                for kind, codec in [stream_codec(es.stream_type, es.registration())]
+                for kind, codec in [stream_codec(es.stream_type, es.registration(), es.tags())]
                 if kind == "video"
             )
         configs: dict[int, DecoderConfig] = {}
@@ -169,7 +169,7 @@ class TsIndexParser(IndexParser):
         stream: Stream | None = None
         duration: int | None = None
         if video is not None:
-            codec = stream_codec(video.stream_type, video.registration())[1]
+            codec = stream_codec(video.stream_type, video.registration(), video.tags())[1]
             assert codec is not None
             first, head = yield from self._first_keyframe(fmt, video.pid, codec, head)
             stream = Stream(fmt, video.pid, codec, first.pts, size)
@@ -336,7 +336,7 @@ def _find_program(head: bytes, fmt: PacketFormat) -> ProgramMap | None:
 def _video_stream(pmt: ProgramMap) -> ElementaryStream | None:
     """The program's first video stream of a codec whose keyframes are found here, else None."""
     for es in pmt.streams:
-        kind, codec = stream_codec(es.stream_type, es.registration())
+        kind, codec = stream_codec(es.stream_type, es.registration(), es.tags())
         if kind == "video" and codec in VIDEO_CODECS.values():
             return es
     return None
@@ -351,7 +351,7 @@ def _tracks(
 ) -> pd.DataFrame:
     rows = []
     for es in pmt.streams:
-        kind, codec = stream_codec(es.stream_type, es.registration())
+        kind, codec = stream_codec(es.stream_type, es.registration(), es.tags())
         config = configs.get(es.pid)
         main = stream is not None and es.pid == stream.pid
         rows.append(
@@ -367,7 +367,7 @@ def _tracks(
                 "duration_s": duration / PTS_RATE if main and duration else float("nan"),
                 "samples": keyframes if main else 0,
                 "keyframes": keyframes if main else 0,
-                "language": None,
+                "language": es.language(),
                 "indexed_by": "search" if main else None,
             }
         )

@@ -116,15 +116,35 @@ class ElementaryStream:
     pid: int
     descriptors: bytes = b""
 
-    def registration(self) -> bytes | None:
-        """The format_identifier of a registration_descriptor (tag 5, §2.6.8), if any."""
+    def descriptor(self, tag: int) -> bytes | None:
+        """The body of the first descriptor with ``tag`` in the ES_info loop (§2.6), if any."""
         d, i = self.descriptors, 0
         while i + 2 <= len(d):
-            tag, length = d[i], d[i + 1]
-            if tag == 5 and length >= 4 and i + 6 <= len(d):
-                return bytes(d[i + 2 : i + 6])
+            found, length = d[i], d[i + 1]
+            if found == tag and i + 2 + length <= len(d):
+                return bytes(d[i + 2 : i + 2 + length])
             i += 2 + length
         return None
+
+    def registration(self) -> bytes | None:
+        """The format_identifier of a registration_descriptor (tag 5, §2.6.8), if any."""
+        body = self.descriptor(5)
+        return body[:4] if body is not None and len(body) >= 4 else None
+
+    def tags(self) -> list[int]:
+        """The tags of the descriptors in the ES_info loop, in order."""
+        d, i, tags = self.descriptors, 0, []
+        while i + 2 <= len(d):
+            tags.append(d[i])
+            i += 2 + d[i + 1]
+        return tags
+
+    def language(self) -> str | None:
+        """The ISO_639_language_code of an ISO_639_language_descriptor (tag 10, §2.6.18)."""
+        body = self.descriptor(10)
+        if body is None or len(body) < 3 or not body[:3].isalpha():
+            return None
+        return body[:3].decode("ascii").lower()
 
 
 @dataclass(frozen=True, slots=True)
