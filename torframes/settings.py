@@ -342,7 +342,29 @@ class Settings(BaseSettings):
         16,
         ge=1,
         le=1024,
-        description="Clusters probed for keyframes in a Matroska file without Cues.",
+        description=(
+            "Clusters probed for keyframes in a Matroska file without Cues; times "
+            "searched for keyframes in an MPEG transport stream."
+        ),
+    )
+    # -- MPEG transport streams (helper ts, issue 15) --------------------------
+    ts_search_reads: int = Field(
+        24,
+        ge=1,
+        le=1024,
+        description=(
+            "Most reads one keyframe search of an MPEG transport stream makes (bisection "
+            "on PTS): each read fetches the pieces holding it, so one search fetches at "
+            "most ts_search_reads + ts_search_bytes / piece length pieces."
+        ),
+    )
+    ts_search_bytes: int = Field(
+        4 * MiB,
+        ge=16 * 1024,
+        description=(
+            "Most bytes one keyframe search of an MPEG transport stream asks for; a search "
+            "that runs out gives the latest keyframe before the time it has seen."
+        ),
     )
     speculate_last_piece: bool = Field(
         False,
@@ -606,6 +628,15 @@ class Settings(BaseSettings):
             max_sample_bytes=self.max_sample_bytes,
             max_buffer_bytes=self.max_buffer_bytes,
         )
+
+    def parser_options(self) -> dict[str, dict[str, Any]]:
+        """Keyword arguments of container parsers, by container (for ``AutoIndexParser``)."""
+        return {
+            "mpegts": {
+                "search_reads": self.ts_search_reads,
+                "search_bytes": self.ts_search_bytes,
+            }
+        }
 
     def to_libtorrent(self) -> dict[str, LibtorrentValue]:
         """The libtorrent settings pack for a session, passthrough settings applied last."""

@@ -11,8 +11,9 @@ rounds after the first piece of headers.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from torframes.containers.base import (
     ByteRange,
@@ -53,7 +54,8 @@ class Probe:
     #: Pieces holding any byte the parser truly needed (the probe's piece floor).
     floor_pieces: frozenset[int]
     seconds: float
-    #: Clusters probed for keyframes (a Matroska file without Cues), else 0.
+    #: Clusters probed for keyframes (a Matroska file without Cues), or keyframe
+    #: searches made (an MPEG transport stream), else 0.
     cluster_probes: int = 0
     #: The bytes those probes could ask for at most, and what they asked for (bytes
     #: not held yet: the first Cluster often lies in the headers' piece);
@@ -134,15 +136,17 @@ async def probe_index(
     limits: IndexLimits | None = None,
     speculate_last_piece: bool = False,
     blocks: BlockReader | None = None,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Probe:
     """Parse the index of one file of ``torrent``.
 
     With ``speculate_last_piece`` the file's last piece is fetched in the
     first round too: one piece more, one round fewer for an index at the tail
-    that fits in it.
+    that fits in it. ``options`` go to the container's parser
+    (:class:`~torframes.containers.sniff.AutoIndexParser`).
     """
     started = time.monotonic()
-    parser = AutoIndexParser(geometry.file_size, limits)
+    parser = AutoIndexParser(geometry.file_size, limits, options=options)
     extra: frozenset[int] = frozenset()
     if speculate_last_piece and geometry.file_size:
         extra = frozenset(geometry.pieces(ByteRange(geometry.file_size - 1, geometry.file_size)))
@@ -156,7 +160,7 @@ async def probe_index(
     assert isinstance(index, ContainerIndex)
     floor = frozenset(pieces_for_ranges(geometry, index.index_ranges))
     seconds = time.monotonic() - started
-    probed = getattr(parser.inner, "probe_result", None)  # Matroska without Cues
+    probed = getattr(parser.inner, "probe_result", None)  # Matroska without Cues, MPEG-TS
     if probed is None:
         return Probe(index, tuple(rounds), floor, seconds)
     return Probe(

@@ -30,7 +30,8 @@ class VideoStats:
     time_to_metadata: float | None
     time_to_index: float | None
     frame_times: tuple[float, ...] = ()
-    #: Clusters the index probe walked for keyframes (Matroska without Cues), else 0;
+    #: Clusters the index probe walked for keyframes (Matroska without Cues), or
+    #: keyframe searches made (MPEG-TS, ``Settings.ts_search_*``), else 0;
     #: the bytes those probes could ask for at most (their bound), and asked for.
     cluster_probes: int = 0
     probe_budget: int | None = None

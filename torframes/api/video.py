@@ -623,8 +623,9 @@ async def open_video(
 
     ``limits`` and ``speculate_last_piece`` default to the client's settings.
     ``picks``, the number of frames the caller will pick when known, bounds
-    the probing of a file without an index (Matroska without Cues): that
-    many Clusters are probed, never more than ``cluster_probes``.
+    the probing of a file without an index (Matroska without Cues, MPEG
+    transport streams): that many Clusters are probed, or times searched
+    for, never more than ``cluster_probes``.
     ``progress`` shows peers, pieces and bytes while it waits ("auto": in
     Jupyter or on a terminal; see :mod:`torframes.api.progress`).
     """
@@ -719,4 +720,5 @@ async def probe_file(
         limits=limits,
         speculate_last_piece=speculate_last_piece and blocks is None,
         blocks=blocks,
+        options=settings.parser_options(),
     )

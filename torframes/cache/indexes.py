@@ -9,7 +9,8 @@ another write, or an older format is re-parsed, never misread.
 
 A Matroska index's locator (which reads block headers in Clusters on
 demand) is kept in the manifest as plain data (:meth:`MatroskaLocator.to_state`),
-never pickled: nothing read from the cache can run code.
+never pickled: nothing read from the cache can run code. An MPEG-TS
+track's decoder configuration keeps its packet layer (PID, packet size).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from torframes.cache.atomic import sweep_temporaries, write_atomic
 from torframes.cache.layout import FORMAT_VERSION, CacheLayout
 from torframes.containers.base import ByteRange, ContainerIndex, DecoderConfig
 from torframes.containers.matroska.locate import MatroskaLocator
+from torframes.containers.ts.config import TsDecoderConfig
 from torframes.plan.pieces import PieceGeometry
 
 __all__ = ["load_probe", "save_probe"]
@@ -94,6 +96,7 @@ def save_probe(
                 "width": c.width,
                 "height": c.height,
                 "sample_prefix": _hex(c.sample_prefix),
+                **_packets_state(c),
             }
             for c in index.decoder_configs.values()
         ],
@@ -110,6 +113,30 @@ def save_probe(
     write_atomic(folder / f"{file_index}.samples.parquet", samples)
     write_atomic(folder / f"{file_index}.tracks.parquet", tracks)
     write_atomic(folder / f"{file_index}.json", json.dumps(manifest).encode())
+
+
+def _packets_state(config: DecoderConfig) -> dict[str, Any]:
+    """An MPEG-TS track's packet layer (samples are spans of packets of one PID), else nothing."""
+    if isinstance(config, TsDecoderConfig):
+        return {"packets": {"pid": config.pid, "packet_size": config.packet_size}}
+    return {}
+
+
+def _decoder_config(c: dict[str, Any]) -> DecoderConfig:
+    fields = {
+        "track_id": int(c["track_id"]),
+        "codec_name": c["codec_name"],
+        "extradata": _unhex(c["extradata"]),
+        "width": c["width"],
+        "height": c["height"],
+        "sample_prefix": _unhex(c["sample_prefix"]),
+    }
+    packets = c.get("packets")
+    if packets is None:
+        return DecoderConfig(**fields)
+    return TsDecoderConfig(
+        **fields, pid=int(packets["pid"]), packet_size=int(packets["packet_size"])
+    )
 
 
 def _locator_state(locator: object) -> dict[str, Any] | None:
@@ -150,17 +177,7 @@ def load_probe(
 
 
 def _probe_from(manifest: dict[str, Any], samples: pd.DataFrame, tracks: pd.DataFrame) -> Probe:
-    configs = {
-        int(c["track_id"]): DecoderConfig(
-            track_id=int(c["track_id"]),
-            codec_name=c["codec_name"],
-            extradata=_unhex(c["extradata"]),
-            width=c["width"],
-            height=c["height"],
-            sample_prefix=_unhex(c["sample_prefix"]),
-        )
-        for c in manifest["decoder_configs"]
-    }
+    configs = {int(c["track_id"]): _decoder_config(c) for c in manifest["decoder_configs"]}
     locator = manifest["locator"]
     index = ContainerIndex(
         container=manifest["container"],

@@ -5,12 +5,18 @@ MP4/MOV is recognised by a known top-level box type in bytes 4..8
 WebM by the EBML magic ``1A 45 DF A3`` (RFC 8794 §8) and told apart by the
 EBML Header's DocType when the first bytes hold it (an EBML document of
 another DocType is unsupported); AVI by a ``RIFF`` chunk of form ``AVI `` or
-``AVIX`` (Microsoft AVI RIFF File Reference; OpenDML 1.02). Other common
+``AVIX`` (Microsoft AVI RIFF File Reference; OpenDML 1.02); an MPEG
+transport stream by its sync bytes 0x47 at 0, 188 and 376, or at 4, 196
+and 388 for M2TS (ISO/IEC 13818-1 §2.4.3.2), which takes the first
+``TS_SNIFF_BYTES`` (more than the others). Other common
 containers are named in the :class:`UnsupportedContainer` error so a user
 learns what the file is.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 from torframes.containers.base import (
     ByteRange,
@@ -20,12 +26,16 @@ from torframes.containers.base import (
     IndexParser,
     Need,
 )
+from torframes.containers.ts.packets import detect_format
 from torframes.errors import TruncatedContainer, UnsupportedContainer
 
-__all__ = ["SNIFF_BYTES", "AutoIndexParser", "sniff"]
+__all__ = ["SNIFF_BYTES", "TS_SNIFF_BYTES", "AutoIndexParser", "sniff"]
 
 #: How many leading bytes sniffing looks at.
 SNIFF_BYTES = 64
+#: How many leading bytes a file opening with a sync byte (0x47 at 0 or 4) is sniffed on:
+#: three M2TS packets' sync bytes.
+TS_SNIFF_BYTES = 392
 
 #: Box types that may open an ISO base media file (14496-12 §4.2 and Annex).
 _MP4_FIRST_BOXES = {
@@ -55,11 +65,13 @@ _OTHER_CONTAINERS: tuple[tuple[int, bytes, str], ...] = (
 def sniff(head: bytes | memoryview) -> str:
     """Name the container of a file from its first bytes.
 
-    ``"mp4"``, ``"matroska"``, ``"webm"`` or ``"avi"``.
+    ``"mp4"``, ``"matroska"``, ``"webm"``, ``"avi"`` or ``"mpegts"`` (M2TS
+    too). A head that opens with a sync byte is a transport stream only
+    when it holds three packets' sync bytes (:data:`TS_SNIFF_BYTES`).
 
     Raises :class:`UnsupportedContainer` naming what was found otherwise.
     """
-    head = bytes(head[:SNIFF_BYTES])
+    head = bytes(head[:TS_SNIFF_BYTES])
     if head.startswith(_EBML_MAGIC):
         from torframes.containers.matroska.ebml import peek_doctype
 
@@ -74,16 +86,32 @@ def sniff(head: bytes | memoryview) -> str:
     for offset, magic, name in _OTHER_CONTAINERS:
         if head[offset : offset + len(magic)] == magic:
             raise UnsupportedContainer(f"unsupported container: {name}")
-    if head[:1] == b"\x47" and not head.startswith(b"GIF8"):
-        raise UnsupportedContainer("unsupported container: MPEG transport stream")
+    if detect_format(head) is not None:
+        return "mpegts"
     raise UnsupportedContainer(f"unknown container: first bytes {head[:16].hex(' ')}")
 
 
-class AutoIndexParser(IndexParser):
-    """An index parser that sniffs the container, then hands over to its parser."""
+def _might_be_ts(head: bytes | memoryview) -> bool:
+    """A sync byte where a TS or M2TS packet's first would be: sniff on more bytes."""
+    return (head[:1] == b"\x47" and head[:4] != b"GIF8") or head[4:5] == b"\x47"
 
-    def __init__(self, file_size: int, limits: IndexLimits | None = None) -> None:
+
+class AutoIndexParser(IndexParser):
+    """An index parser that sniffs the container, then hands over to its parser.
+
+    ``options`` gives keyword arguments to one container's parser, by the
+    name :func:`sniff` answers (``{"mpegts": {"search_reads": 16}}``).
+    """
+
+    def __init__(
+        self,
+        file_size: int,
+        limits: IndexLimits | None = None,
+        *,
+        options: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
         super().__init__(file_size, limits)
+        self._options = dict(options or {})
         self._early = ByteStore(file_size, self.limits.max_buffer_bytes)
         self._inner: IndexParser | None = None
 
@@ -98,7 +126,7 @@ class AutoIndexParser(IndexParser):
             self._inner.feed(offset, data)
             return
         if self._early.held + len(data) > self._early.max_bytes:
-            data = memoryview(data)[: max(0, SNIFF_BYTES - offset)]
+            data = memoryview(data)[: max(0, TS_SNIFF_BYTES - offset)]
         self._early.add(offset, data)
 
     def step(self) -> Need | ContainerIndex:
@@ -109,7 +137,18 @@ class AutoIndexParser(IndexParser):
             head = self._early.get(0, wanted)
             if head is None:
                 return Need((ByteRange(0, wanted),), "container signature")
-            self._inner = _parser_class(sniff(head))(self.file_size, self.limits)
+            try:
+                container = sniff(head)
+            except UnsupportedContainer:
+                longer = min(TS_SNIFF_BYTES, self.file_size)
+                if not _might_be_ts(head) or longer <= wanted:
+                    raise
+                head = self._early.get(0, longer)
+                if head is None:
+                    return Need((ByteRange(wanted, longer),), "transport stream packet sync")
+                container = sniff(head)
+            options = self._options.get(container, {})
+            self._inner = _parser_class(container)(self.file_size, self.limits, **options)
             for start, chunk in self._early.spans():
                 self._inner.feed(start, chunk)
             self._early = ByteStore(self.file_size, 0)
@@ -125,6 +164,10 @@ def _parser_class(container: str) -> type[IndexParser]:
         from torframes.containers.avi import AviIndexParser
 
         return AviIndexParser
+    if container == "mpegts":
+        from torframes.containers.ts import TsIndexParser
+
+        return TsIndexParser
     from torframes.containers.matroska import MatroskaIndexParser  # "matroska" and "webm"
 
     return MatroskaIndexParser

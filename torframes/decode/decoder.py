@@ -21,7 +21,8 @@ import av
 from PIL import Image
 
 from torframes.containers.base import DecoderConfig
-from torframes.errors import DecodeError, UnsupportedCodec
+from torframes.containers.ts.config import TsDecoderConfig
+from torframes.errors import ContainerError, DecodeError, UnsupportedCodec
 
 __all__ = ["decode_sample", "decode_until", "resize_image"]
 
@@ -55,7 +56,7 @@ def decode_sample(
     of more than ``max_pixels`` pixels.
     """
     context = _context(config, max_pixels)
-    payload = (config.sample_prefix or b"") + bytes(data)
+    payload = (config.sample_prefix or b"") + _sample_bytes(config, data)
     try:
         frames = list(context.decode(av.Packet(payload)))
         frames += context.decode(None)
@@ -92,7 +93,7 @@ def decode_until(
     found = None
     try:
         for data, packet_pts in packets:
-            packet = av.Packet(prefix + bytes(data))
+            packet = av.Packet(prefix + _sample_bytes(config, data))
             packet.pts = packet_pts
             for frame in context.decode(packet):
                 if frame.pts == pts:
@@ -107,6 +108,16 @@ def decode_until(
     if found.width * found.height > max_pixels:  # a decoder ignoring max_pixels
         raise DecodeError(f"picture of {found.width}x{found.height} is too large")
     return resize_image(found.to_image(), width=width, height=height, max_side=max_side)
+
+
+def _sample_bytes(config: DecoderConfig, data: bytes) -> bytes:
+    """A sample's bytes as the decoder takes them: out of their transport packets for MPEG-TS."""
+    if isinstance(config, TsDecoderConfig):
+        try:
+            return config.unpack(data)
+        except ContainerError as error:
+            raise DecodeError(f"no frame in the sample's packets: {error.message}") from error
+    return bytes(data)
 
 
 def _context(config: DecoderConfig, max_pixels: int) -> av.CodecContext:
