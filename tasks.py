@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -22,6 +23,8 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 STAMP = VENV / ".torframes-installed"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+LAB_NODE = ROOT / "torframes" / "testing" / "lab" / "node"
+LAB_STAMP = LAB_NODE / "node_modules" / ".torframes-installed"
 
 
 def _run(*args: str | Path) -> None:
@@ -46,6 +49,23 @@ def ensure_environment() -> Path:
     return python
 
 
+def ensure_lab_node() -> None:
+    """Install the swarm lab's WebTorrent (exactly the committed lock file) once per lock.
+
+    From npm's registry only, with no install scripts; skipped when ``npm`` is
+    missing (the lab's WebTorrent tests then fail, saying so).
+    """
+    lock = LAB_NODE / "package-lock.json"
+    if not lock.exists() or shutil.which("npm") is None:
+        return
+    wanted = hashlib.sha256(lock.read_bytes()).hexdigest()
+    if LAB_STAMP.exists() and LAB_STAMP.read_text() == wanted:
+        return
+    _run("npm", "ci", "--prefix", LAB_NODE, "--ignore-scripts", "--no-audit", "--no-fund",
+         "--loglevel=error")  # fmt: skip
+    LAB_STAMP.write_text(wanted)
+
+
 def demo(args: list[str]) -> None:
     python = ensure_environment()
     _run(python, "-m", "torframes.demo", *args)
@@ -53,6 +73,7 @@ def demo(args: list[str]) -> None:
 
 def test(args: list[str]) -> None:
     python = ensure_environment()
+    ensure_lab_node()
     _run(python, "-m", "ruff", "check", "torframes", "tests", "bench", "tasks.py")
     _run(python, "-m", "ruff", "format", "--check", "torframes", "tests", "bench", "tasks.py")
     _run(python, "-m", "pytest", *args)
