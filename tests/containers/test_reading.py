@@ -1,0 +1,69 @@
+"""The memory rule every container's reads share (``containers/reading.py``)."""
+
+from __future__ import annotations
+
+import pytest
+
+from torframes.containers.base import ByteRange
+from torframes.containers.reading import Reads, Runner, Task
+from torframes.errors import IndexTooLarge, MalformedContainer
+
+DATA = bytes(range(100))
+
+
+def _held(reads: Reads) -> list[tuple[int, int]]:
+    return [(start, start + len(chunk)) for start, chunk in reads.store.spans()]
+
+
+def _asking(reads: Reads, start: int, stop: int) -> Task[bytes]:
+    data = yield from reads.bytes(start, stop, "test")
+    return bytes(data)
+
+
+def test_without_keep_past_the_budget_only_the_asked_parts_are_kept():
+    reads = Reads(len(DATA), soft_budget=10)
+    reads.feed(0, DATA[:8])
+    reads.asked = (ByteRange(20, 24),)
+    reads.feed(16, DATA[16:32])
+    assert _held(reads) == [(0, 8), (20, 24)]
+
+
+def test_with_keep_what_no_longer_helps_is_forgotten_first():
+    reads = Reads(len(DATA), soft_budget=10)
+    reads.keep = lambda spans: [ByteRange(0, 2)]
+    reads.feed(0, DATA[:8])
+    reads.asked = (ByteRange(20, 24),)
+    reads.feed(20, DATA[20:26])  # 8 + 6 > 10: [2, 8) goes, then all six fit
+    assert _held(reads) == [(0, 2), (20, 26)]
+    reads.feed(40, DATA[40:50])  # 8 + 10 > 10 even after forgetting: the asked and kept parts
+    assert _held(reads) == [(0, 2), (20, 24)]
+    assert bytes(reads.get(20, 24)) == DATA[20:24]
+
+
+def test_over_the_hard_cap_the_next_step_fails():
+    reads = Reads(len(DATA), soft_budget=10, max_bytes=10)
+    reads.keep = lambda spans: []
+    runner = Runner(_asking(reads, 0, 20), reads, "a test file")
+    assert runner.step().ranges == (ByteRange(0, 20),)
+    reads.feed(0, DATA[:20])  # asked, but more than the parser may hold
+    for _ in range(2):
+        with pytest.raises(IndexTooLarge, match="more than 10 bytes"):
+            runner.step()
+
+
+@pytest.mark.parametrize("internal_errors", [True, False])
+def test_a_bug_met_while_feeding_comes_out_of_the_next_step(internal_errors):
+    def keep(spans):
+        raise IndexError("a reader forgot a bounds check")
+
+    reads = Reads(len(DATA), soft_budget=4)
+    reads.keep = keep
+    runner = Runner(_asking(reads, 0, 8), reads, "a test file", internal_errors=internal_errors)
+    runner.step()
+    reads.feed(0, DATA[:8])
+    expected = MalformedContainer if internal_errors else IndexError
+    with pytest.raises(expected, match="forgot a bounds check") as caught:
+        runner.step()
+    if internal_errors:
+        assert str(caught.value).startswith("internal error reading a test file")
+        assert isinstance(caught.value.__cause__, IndexError)
