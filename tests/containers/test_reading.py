@@ -30,14 +30,15 @@ def test_without_keep_past_the_budget_only_the_asked_parts_are_kept():
 
 def test_with_keep_what_no_longer_helps_is_forgotten_first():
     reads = Reads(len(DATA), soft_budget=10)
-    reads.keep = lambda spans: [ByteRange(0, 2)]
+    reads.keep = lambda spans: [ByteRange(0, 2), ByteRange(20, 22)]
     reads.feed(0, DATA[:8])
     reads.asked = (ByteRange(20, 24),)
     reads.feed(20, DATA[20:26])  # 8 + 6 > 10: [2, 8) goes, then all six fit
     assert _held(reads) == [(0, 2), (20, 26)]
+    reads.asked = (ByteRange(40, 44),)
     reads.feed(40, DATA[40:50])  # 8 + 10 > 10 even after forgetting: the asked and kept parts
-    assert _held(reads) == [(0, 2), (20, 24)]
-    assert bytes(reads.get(20, 24)) == DATA[20:24]
+    assert _held(reads) == [(0, 2), (20, 22), (40, 44)]
+    assert bytes(reads.get(40, 44)) == DATA[40:44]
 
 
 def test_over_the_hard_cap_the_next_step_fails():

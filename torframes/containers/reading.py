@@ -11,10 +11,10 @@ file reads that widen a bounded number of times.
 The memory rule (:meth:`Reads.feed`): everything fed is kept while the
 total stays within ``soft_budget``. Past it, a task that can say which held
 bytes still help (:attr:`Reads.keep`) has the rest forgotten first, and what
-is fed is kept whole if it then fits; otherwise only the parts of the ranges
-last asked for, and the parts ``keep`` names, are kept. ``max_bytes`` is a
-hard cap: holding more is :class:`~torframes.errors.IndexTooLarge`. Errors
-found while feeding are raised by the runner's next ``step``.
+is fed is kept whole if it then fits; otherwise only its parts within the
+ranges last asked for or named by ``keep``. ``max_bytes`` is a hard cap:
+holding more is :class:`~torframes.errors.IndexTooLarge`. Errors found
+while feeding are raised by the runner's next ``step``.
 """
 
 from __future__ import annotations
@@ -76,9 +76,10 @@ class Reads:
         self.soft_budget = soft_budget
         self.store = ByteStore(file_size, 1 << 62 if max_bytes is None else max_bytes)
         self.asked: tuple[ByteRange, ...] = ()
-        #: What else of the given spans may still help the task, beyond what it
-        #: last asked for; None keeps every byte once held. With it, held bytes
-        #: outside both are forgotten when the budget is reached.
+        #: What of the given spans may still help the task (what it asked for
+        #: last included, if it still wants that); None keeps every byte once
+        #: held. With it, held bytes it does not name are forgotten when the
+        #: budget is reached.
         self.keep: Callable[[Spans], Iterable[ByteRange]] | None = None
         #: An error met while feeding (over ``max_bytes``, or raised by ``keep``),
         #: raised by the runner's next step.
@@ -109,10 +110,10 @@ class Reads:
                 self.store.add(start, view[start - offset : stop - offset])
 
     def _forget(self) -> None:
-        """Drop the held bytes that neither the last ask nor :attr:`keep` covers."""
+        """Drop the held bytes :attr:`keep` does not name."""
         assert self.keep is not None
         spans = self.store.spans()
-        keep = merge_ranges([*self.asked, *self.keep(spans)])
+        keep = merge_ranges(self.keep(spans))
         self.store.discard(self.file_size + 1)
         for start, chunk in spans:
             stop = start + len(chunk)
