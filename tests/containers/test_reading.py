@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from torframes.containers.base import ByteRange
-from torframes.containers.reading import Reads, Runner, Task
+from torframes.containers.base import ByteRange, ContainerIndex, empty_samples, empty_tracks
+from torframes.containers.reading import Reads, Runner, Task, TaskParser
 from torframes.errors import IndexTooLarge, MalformedContainer
 
 DATA = bytes(range(100))
@@ -68,3 +68,30 @@ def test_a_bug_met_while_feeding_comes_out_of_the_next_step(internal_errors):
     if internal_errors:
         assert str(caught.value).startswith("internal error reading a test file")
         assert isinstance(caught.value.__cause__, IndexError)
+
+
+class _Header(TaskParser):
+    """A toy container: 4 bytes at the head give the index's place; reads both."""
+
+    container = "toy"
+
+    def _run(self) -> Task[ContainerIndex]:
+        head = yield from self._reads.bytes(0, 4, "head")
+        where = int.from_bytes(head, "big")
+        yield from self._reads.require([ByteRange(where, where + 2)], "index")
+        notes = (bytes(self._reads.get(where, where + 2)).decode(),)
+        return ContainerIndex("toy", empty_tracks(), empty_samples(), {}, notes=notes)
+
+
+def test_a_task_parser_answers_the_feed_step_contract():
+    data = (60).to_bytes(4, "big") + bytes(56) + b"ok" + bytes(38)
+    parser = _Header(len(data))
+    assert parser._reads.soft_budget == 2 * parser.limits.max_index_bytes + 16 * 1024 * 1024
+    asked = []
+    while not isinstance(step := parser.step(), ContainerIndex):
+        asked.append(step.ranges)
+        for r in step.ranges:
+            parser.feed(r.start, data[r.start : r.stop])
+    assert asked == [(ByteRange(0, 4),), (ByteRange(60, 62),)]
+    assert (step.notes, parser.needs) == (("ok",), 2)
+    assert parser.step() is step

@@ -22,11 +22,13 @@ trip to the swarm. Sub-steps are tasks too, composed with ``yield from``
 (``FragmentWalk.run``, Matroska's ``find_block``); a task walking forward
 over unknown sizes reads through a :class:`~torframes.containers.reading.Window`.
 
-A :class:`~torframes.containers.reading.Runner` turns the task into the
-``feed``/``step`` contract of :mod:`~torframes.containers.base` that drivers
-(the torrent probe, :func:`index_file`) run: ``feed`` goes to the
-``Reads``; ``step`` resumes the task until its next Need or its result, and
-makes errors sticky. Bad input comes out as the project's
+The parser class subclasses :class:`~torframes.containers.reading.TaskParser`
+and writes ``_run``; its :class:`~torframes.containers.reading.Runner` turns
+the task into the ``feed``/``step`` contract of
+:mod:`~torframes.containers.base` that drivers (the torrent probe,
+:func:`index_file`) run: ``feed`` goes to the ``Reads``; ``step`` resumes
+the task until its next Need or its result, and makes errors sticky.
+Bad input comes out as the project's
 :class:`~torframes.errors.ContainerError`, raised by the readers; any other
 exception is a reader's missing check, reported as an "internal error"
 (or let out as itself: ``Runner(..., internal_errors=False)``, MP4).

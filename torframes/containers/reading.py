@@ -19,14 +19,33 @@ while feeding are raised by the runner's next ``step``.
 
 from __future__ import annotations
 
+import abc
 import struct
 from collections.abc import Callable, Generator, Iterable, Sequence
 from typing import Generic, NoReturn, TypeVar
 
-from torframes.containers.base import ByteRange, ByteStore, Need
+from torframes.containers.base import (
+    ByteRange,
+    ByteStore,
+    ContainerIndex,
+    IndexLimits,
+    IndexParser,
+    Need,
+)
 from torframes.errors import ContainerError, MalformedContainer
 
-__all__ = ["Reads", "Runner", "Spans", "Task", "Window", "WindowExhausted", "merge_ranges"]
+__all__ = [
+    "Reads",
+    "Runner",
+    "Spans",
+    "Task",
+    "TaskParser",
+    "Window",
+    "WindowExhausted",
+    "merge_ranges",
+]
+
+MiB = 1024 * 1024
 
 T = TypeVar("T")
 
@@ -279,3 +298,51 @@ class Runner(Generic[T]):
             raise error
         self._error = MalformedContainer(f"internal error reading {self._what}: {error!r}")
         raise self._error from error
+
+
+class TaskParser(IndexParser):
+    """An :class:`~torframes.containers.base.IndexParser` written as one task.
+
+    A container's parser subclasses it and writes :meth:`_run`, the task
+    that yields Needs and returns the index; ``feed`` and ``step`` are
+    done here, over :attr:`_reads` and a :class:`Runner`. The reads' soft
+    budget is by default room for the index twice over and 16 MiB more
+    (``2 * IndexLimits.max_index_bytes + 16 MiB``); a subclass may give
+    its own, a hard cap, and set ``self._reads.keep``.
+    """
+
+    #: What the file is called in "internal error" messages (``"an MP4 file"``).
+    what = "a file"
+    #: False lets a Python exception out of the task as itself (see :class:`Runner`).
+    internal_errors = True
+
+    def __init__(
+        self,
+        file_size: int,
+        limits: IndexLimits | None = None,
+        *,
+        soft_budget: int | None = None,
+        max_bytes: int | None = None,
+    ) -> None:
+        super().__init__(file_size, limits)
+        if soft_budget is None:
+            soft_budget = 2 * self.limits.max_index_bytes + 16 * MiB
+        self._reads = Reads(file_size, soft_budget, max_bytes=max_bytes)
+        self._runner: Runner[ContainerIndex] = Runner(
+            self._run(), self._reads, self.what, internal_errors=self.internal_errors
+        )
+        #: Needs answered so far (for tests and round-trip statistics).
+        self.needs = 0
+
+    def feed(self, offset: int, data: bytes | memoryview) -> None:
+        self._reads.feed(offset, data)
+
+    def step(self) -> Need | ContainerIndex:
+        step = self._runner.step()
+        if isinstance(step, Need):
+            self.needs += 1
+        return step
+
+    @abc.abstractmethod
+    def _run(self) -> Task[ContainerIndex]:
+        """The task: yield a Need whenever the bytes held do not suffice; return the index."""

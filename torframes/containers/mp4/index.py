@@ -58,7 +58,7 @@ Parsing works on one joined copy of ``moov``.
 
 Errors: every reader checks what it reads and raises the project's
 :class:`~torframes.errors.ContainerError` itself; the runner turns no
-other exception into a container error (``internal_errors=False``), so a
+other exception into a container error (``internal_errors``), so a
 reader that forgot a check shows up as the bug it is. A file that ends
 inside a top-level box it declares is
 :class:`~torframes.errors.TruncatedContainer` when that leaves no
@@ -71,14 +71,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from torframes.containers.base import ByteRange, ContainerIndex, IndexLimits, IndexParser, Need
+from torframes.containers.base import ByteRange, ContainerIndex, IndexLimits, Need
 from torframes.containers.mp4.boxes import BoxHeader
 from torframes.containers.mp4.build import build_index
 from torframes.containers.mp4.find import find_moov_headers, validate_moov
 from torframes.containers.mp4.fragment_walk import FragmentLayout, FragmentWalk
 from torframes.containers.mp4.moov import Movie, parse_moov
 from torframes.containers.mp4.walk import Broken, read_top_header, walk_held
-from torframes.containers.reading import Reads, Runner, Spans, Task, merge_ranges
+from torframes.containers.reading import Spans, Task, TaskParser, merge_ranges
 from torframes.errors import (
     ContainerError,
     IndexTooLarge,
@@ -112,7 +112,7 @@ class _Search:
     too_large: list[BoxHeader] = field(default_factory=list)
 
 
-class Mp4IndexParser(IndexParser):
+class Mp4IndexParser(TaskParser):
     """Index an MP4/MOV file (ISO/IEC 14496-12, QuickTime) from its ``moov`` box.
 
     Pure: no I/O. Feed it any bytes of the file (:meth:`feed`), in any
@@ -122,13 +122,14 @@ class Mp4IndexParser(IndexParser):
     """
 
     container = "mp4"
+    what = "an MP4 file"
+    internal_errors = False
 
     def __init__(self, file_size: int, limits: IndexLimits | None = None) -> None:
-        super().__init__(file_size, limits)
-        limits = self.limits
-        budget = limits.max_buffer_bytes
-        self._reads = Reads(file_size, budget, max_bytes=budget)
+        budget = (limits or IndexLimits()).max_buffer_bytes
+        super().__init__(file_size, limits, soft_budget=budget, max_bytes=budget)
         self._reads.keep = self._still_helps
+        limits = self.limits
         #: The largest ``moov`` taken: it must fit the index cap and the buffer.
         self._moov_cap = min(limits.max_index_bytes, limits.max_buffer_bytes)
         self._cap_name = (
@@ -141,20 +142,6 @@ class Mp4IndexParser(IndexParser):
         self._fragments: FragmentWalk | None = None
         #: A top-level box found running past the end of the file (truncation).
         self._cut: BoxHeader | None = None
-        self._runner: Runner[ContainerIndex] = Runner(
-            self._run(), self._reads, "an MP4 file", internal_errors=False
-        )
-        #: Needs answered so far (for tests and round-trip statistics).
-        self.needs = 0
-
-    def feed(self, offset: int, data: bytes | memoryview) -> None:
-        self._reads.feed(offset, data)
-
-    def step(self) -> Need | ContainerIndex:
-        step = self._runner.step()
-        if isinstance(step, Need):
-            self.needs += 1
-        return step
 
     def _still_helps(self, spans: Spans) -> list[ByteRange]:
         """Held bytes worth keeping under memory pressure: the last need and ``moov``."""
