@@ -41,6 +41,14 @@ def test_with_keep_what_no_longer_helps_is_forgotten_first():
     assert bytes(reads.get(40, 44)) == DATA[40:44]
 
 
+def test_a_drivers_bad_offset_is_not_the_files_error():
+    reads = Reads(len(DATA), soft_budget=4)
+    reads.keep = lambda spans: []
+    with pytest.raises(ValueError, match="offset must not be negative"):
+        reads.feed(-1, DATA[:8])
+    assert reads.error is None
+
+
 def test_over_the_hard_cap_the_next_step_fails():
     reads = Reads(len(DATA), soft_budget=10, max_bytes=10)
     reads.keep = lambda spans: []

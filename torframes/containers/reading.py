@@ -105,6 +105,8 @@ class Reads:
         self.error: Exception | None = None
 
     def feed(self, offset: int, data: bytes | memoryview) -> None:
+        if offset < 0:
+            raise ValueError("offset must not be negative")  # the driver's bug, not the file's
         if self.error is not None:
             return
         try:
