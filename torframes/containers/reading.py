@@ -20,6 +20,7 @@ while feeding are raised by the runner's next ``step``.
 from __future__ import annotations
 
 import abc
+import bisect
 import struct
 from collections.abc import Callable, Generator, Iterable, Sequence
 from typing import Generic, NoReturn, TypeVar
@@ -135,15 +136,18 @@ class Reads:
         assert self.keep is not None
         spans = self.store.spans()
         keep = merge_ranges(self.keep(spans))
+        starts = [r.start for r in keep]
         self.store.discard(self.file_size + 1)
         for start, chunk in spans:
             stop = start + len(chunk)
-            for r in keep:
-                lo, hi = max(start, r.start), min(stop, r.stop)
+            i = max(0, bisect.bisect_right(starts, start) - 1)
+            while i < len(keep) and keep[i].start < stop:
+                lo, hi = max(start, keep[i].start), min(stop, keep[i].stop)
                 if (lo, hi) == (start, stop):
                     self.store.add(lo, chunk)  # kept whole: shared, not copied
                 elif lo < hi:
                     self.store.add(lo, memoryview(chunk)[lo - start : hi - start])
+                i += 1
 
     def has(self, start: int, stop: int) -> bool:
         return self.store.has(start, min(stop, self.file_size))
