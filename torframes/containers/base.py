@@ -12,6 +12,10 @@ or :func:`torframes.containers.local.index_file`, runs this loop::
 
 ``feed`` may be given more than was asked (a driver fetching whole torrent
 pieces feeds them whole); a parser uses what helps and drops the rest.
+
+Every container's parser implements this contract the same way: as one
+generator task on :class:`torframes.containers.reading.TaskParser` (see
+:mod:`torframes.containers`), which keeps the bytes fed and answers ``step``.
 """
 
 from __future__ import annotations
@@ -238,7 +242,11 @@ class ContainerIndex:
 
 
 class IndexParser(abc.ABC):
-    """An I/O-free parser that builds a :class:`ContainerIndex` from byte ranges."""
+    """An I/O-free parser that builds a :class:`ContainerIndex` from byte ranges.
+
+    The contract drivers rely on; containers implement it by subclassing
+    :class:`torframes.containers.reading.TaskParser`.
+    """
 
     #: Short container name (``"mp4"``, ``"matroska"``).
     container: str = ""

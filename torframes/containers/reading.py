@@ -1,23 +1,52 @@
-"""The I/O-free plumbing shared by the parser, the locator and the probes.
+"""The I/O-free plumbing every container parser, locator and probe is written on.
 
-Each of them is written as a generator that yields a :class:`Need` whenever
-the bytes it holds do not suffice, and returns its result; a
-:class:`Runner` turns that generator into the ``feed``/``step`` contract of
-:mod:`torframes.containers.base`. :class:`Reads` keeps the bytes fed, and
-:class:`Window` gives a task walking forward through the file reads that
-widen a bounded number of times.
+Each of them is a generator task (:data:`Task`) that yields a
+:class:`~torframes.containers.base.Need` whenever the bytes it holds do not
+suffice, and returns its result; a :class:`Runner` turns the task into the
+``feed``/``step`` contract of :mod:`torframes.containers.base`.
+:class:`Reads` keeps the bytes fed under one memory rule for every
+container, and :class:`Window` gives a task walking forward through the
+file reads that widen a bounded number of times.
+
+The memory rule (:meth:`Reads.feed`): everything fed is kept while the
+total stays within ``soft_budget``. Past it, a task that can say which held
+bytes still help (:attr:`Reads.keep`) has the rest forgotten first, and what
+is fed is kept whole if it then fits; otherwise only its parts within the
+ranges last asked for or named by ``keep``. ``max_bytes`` is a hard cap:
+holding more is :class:`~torframes.errors.IndexTooLarge`. Errors found
+while feeding are raised by the runner's next ``step``.
 """
 
 from __future__ import annotations
 
+import abc
+import bisect
 import struct
-from collections.abc import Generator, Iterable
-from typing import Generic, TypeVar
+from collections.abc import Callable, Generator, Iterable, Sequence
+from typing import Generic, NoReturn, TypeVar
 
-from torframes.containers.base import ByteRange, ByteStore, Need
+from torframes.containers.base import (
+    ByteRange,
+    ByteStore,
+    ContainerIndex,
+    IndexLimits,
+    IndexParser,
+    Need,
+)
 from torframes.errors import ContainerError, MalformedContainer
 
-__all__ = ["Reads", "Runner", "Task", "Window", "WindowExhausted", "merge_ranges"]
+__all__ = [
+    "Reads",
+    "Runner",
+    "Spans",
+    "Task",
+    "TaskParser",
+    "Window",
+    "WindowExhausted",
+    "merge_ranges",
+]
+
+MiB = 1024 * 1024
 
 T = TypeVar("T")
 
@@ -49,29 +78,76 @@ def merge_ranges(ranges: Iterable[ByteRange]) -> tuple[ByteRange, ...]:
     return tuple(merged)
 
 
+#: Held or fed spans of a file, ``(offset, bytes)``: what :attr:`Reads.keep` is asked about.
+Spans = Sequence[tuple[int, bytes | memoryview]]
+
+
 class Reads:
-    """The bytes of one file fed so far.
+    """The bytes of one file fed so far, under the memory rule of the module docstring.
 
     Everything fed is kept while the total stays under ``soft_budget``;
-    past it only the parts of the ranges last asked for are kept (a driver
-    feeding whole torrent pieces may give far more than was asked).
+    past it only the parts of the ranges last asked for (:attr:`asked`, set
+    by the :class:`Runner`) are kept, and those :attr:`keep` names (a
+    driver feeding whole torrent pieces may give far more than was asked).
     """
 
-    def __init__(self, file_size: int, soft_budget: int) -> None:
+    def __init__(self, file_size: int, soft_budget: int, *, max_bytes: int | None = None) -> None:
         self.file_size = file_size
         self.soft_budget = soft_budget
-        self.store = ByteStore(file_size, 1 << 62)
+        self.store = ByteStore(file_size, 1 << 62 if max_bytes is None else max_bytes)
         self.asked: tuple[ByteRange, ...] = ()
+        #: What of the given spans may still help the task (what it asked for
+        #: last included, if it still wants that); None keeps every byte once
+        #: held. With it, held bytes it does not name are forgotten when the
+        #: budget is reached.
+        self.keep: Callable[[Spans], Iterable[ByteRange]] | None = None
+        #: An error met while feeding (over ``max_bytes``, or raised by ``keep``),
+        #: raised by the runner's next step.
+        self.error: Exception | None = None
 
     def feed(self, offset: int, data: bytes | memoryview) -> None:
+        if offset < 0:
+            raise ValueError("offset must not be negative")  # the driver's bug, not the file's
+        if self.error is not None:
+            return
+        try:
+            self._feed(offset, data)
+        except (ContainerError, *_BAD_INPUT_ERRORS) as error:
+            self.error = error
+
+    def _feed(self, offset: int, data: bytes | memoryview) -> None:
         if self.store.held + len(data) <= self.soft_budget:
             self.store.add(offset, data)
             return
+        if self.keep is not None:
+            self._forget()
+            if self.store.held + len(data) <= self.soft_budget:
+                self.store.add(offset, data)
+                return
         view = memoryview(data)
-        for wanted in self.asked:
+        extra = self.keep([(offset, view)]) if self.keep is not None else ()
+        for wanted in merge_ranges([*self.asked, *extra]):
             start, stop = max(wanted.start, offset), min(wanted.stop, offset + len(view))
             if start < stop:
                 self.store.add(start, view[start - offset : stop - offset])
+
+    def _forget(self) -> None:
+        """Drop the held bytes :attr:`keep` does not name."""
+        assert self.keep is not None
+        spans = self.store.spans()
+        keep = merge_ranges(self.keep(spans))
+        starts = [r.start for r in keep]
+        self.store.discard(self.file_size + 1)
+        for start, chunk in spans:
+            stop = start + len(chunk)
+            i = max(0, bisect.bisect_right(starts, start) - 1)
+            while i < len(keep) and keep[i].start < stop:
+                lo, hi = max(start, keep[i].start), min(stop, keep[i].stop)
+                if (lo, hi) == (start, stop):
+                    self.store.add(lo, chunk)  # kept whole: shared, not copied
+                elif lo < hi:
+                    self.store.add(lo, memoryview(chunk)[lo - start : hi - start])
+                i += 1
 
     def has(self, start: int, stop: int) -> bool:
         return self.store.has(start, min(stop, self.file_size))
@@ -186,31 +262,93 @@ class Window:
 
 
 class Runner(Generic[T]):
-    """Drives a :data:`Task` one ``step`` at a time; remembers its result or error."""
+    """Drives a :data:`Task` one ``step`` at a time; remembers its result or error.
 
-    def __init__(self, task: Task[T], reads: Reads, what: str) -> None:
+    A Python exception out of the task or out of feeding (bad input meeting
+    a reader that forgot a check) becomes a :class:`MalformedContainer`
+    saying "internal error", raised from it; with ``internal_errors=False``
+    it comes out as itself, for a parser whose tests want such a bug to
+    surface as the bug it is (MP4's).
+    """
+
+    def __init__(self, task: Task[T], reads: Reads, what: str, *, internal_errors: bool = True):
         self._task = task
         self._reads = reads
         self._what = what
+        self._internal_errors = internal_errors
         self._result: T | None = None
         self._done = False
-        self._error: ContainerError | None = None
+        self._error: Exception | None = None
 
     def step(self) -> Need | T:
         if self._done:
             return self._result  # type: ignore[return-value]
         if self._error is not None:
             raise self._error
+        if self._reads.error is not None:
+            self._fail(self._reads.error)
         try:
             need = next(self._task)
         except StopIteration as stop:
             self._done, self._result = True, stop.value
             return stop.value
-        except ContainerError as error:
-            self._error = error
-            raise
-        except _BAD_INPUT_ERRORS as error:
-            self._error = MalformedContainer(f"internal error reading {self._what}: {error!r}")
-            raise self._error from error
+        except (ContainerError, *_BAD_INPUT_ERRORS) as error:
+            self._fail(error)
         self._reads.asked = need.ranges
         return need
+
+    def _fail(self, error: Exception) -> NoReturn:
+        """Raise ``error`` now and at every later step; a Python exception as "internal error"."""
+        if isinstance(error, ContainerError) or not self._internal_errors:
+            self._error = error
+            raise error
+        self._error = MalformedContainer(f"internal error reading {self._what}: {error!r}")
+        raise self._error from error
+
+
+class TaskParser(IndexParser):
+    """An :class:`~torframes.containers.base.IndexParser` written as one task.
+
+    A container's parser subclasses it and writes :meth:`_run`, the task
+    that yields Needs and returns the index; ``feed`` and ``step`` are
+    done here, over :attr:`_reads` and a :class:`Runner`. The reads' soft
+    budget is by default room for the index twice over and 16 MiB more
+    (``2 * IndexLimits.max_index_bytes + 16 MiB``); a subclass may give
+    its own, a hard cap, and set ``self._reads.keep``.
+    """
+
+    #: What the file is called in "internal error" messages (``"an MP4 file"``).
+    what = "a file"
+    #: False lets a Python exception out of the task as itself (see :class:`Runner`).
+    internal_errors = True
+
+    def __init__(
+        self,
+        file_size: int,
+        limits: IndexLimits | None = None,
+        *,
+        soft_budget: int | None = None,
+        max_bytes: int | None = None,
+    ) -> None:
+        super().__init__(file_size, limits)
+        if soft_budget is None:
+            soft_budget = 2 * self.limits.max_index_bytes + 16 * MiB
+        self._reads = Reads(file_size, soft_budget, max_bytes=max_bytes)
+        self._runner: Runner[ContainerIndex] = Runner(
+            self._run(), self._reads, self.what, internal_errors=self.internal_errors
+        )
+        #: Needs answered so far (for tests and round-trip statistics).
+        self.needs = 0
+
+    def feed(self, offset: int, data: bytes | memoryview) -> None:
+        self._reads.feed(offset, data)
+
+    def step(self) -> Need | ContainerIndex:
+        step = self._runner.step()
+        if isinstance(step, Need):
+            self.needs += 1
+        return step
+
+    @abc.abstractmethod
+    def _run(self) -> Task[ContainerIndex]:
+        """The task: yield a Need whenever the bytes held do not suffice; return the index."""

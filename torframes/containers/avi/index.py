@@ -49,15 +49,11 @@ from torframes.containers.base import (
     ContainerIndex,
     DecoderConfig,
     IndexLimits,
-    IndexParser,
-    Need,
 )
-from torframes.containers.reading import Reads, Runner, Task, merge_ranges
+from torframes.containers.reading import Task, TaskParser, merge_ranges
 from torframes.errors import IndexTooLarge, MalformedContainer, UnsupportedContainer
 
 __all__ = ["AviIndexParser"]
-
-MiB = 1024 * 1024
 
 #: Top-level chunks walked before ``movi``, and after it to ``idx1``, before giving up
 #: (muxers write a handful: ``hdrl``, ``INFO``, ``JUNK``; each may cost a round).
@@ -70,26 +66,19 @@ MAX_INDEX_DEPTH = 4
 MAX_INDEX_CHUNKS = 1 << 16
 
 
-class AviIndexParser(IndexParser):
+class AviIndexParser(TaskParser):
     """Index an AVI file (RIFF ``AVI ``, OpenDML ``AVIX``) from its indexes (see the module)."""
 
     container = "avi"
+    what = "an AVI file"
 
     def __init__(self, file_size: int, limits: IndexLimits | None = None) -> None:
         super().__init__(file_size, limits)
-        self._reads = Reads(file_size, 2 * self.limits.max_index_bytes + 16 * MiB)
-        self._runner: Runner[ContainerIndex] = Runner(self._run(), self._reads, "an AVI file")
         self._ranges: list[ByteRange] = []
         self._layout: list[tuple[str, ByteRange]] = []
         self._notes: list[str] = []
         #: Standard index entries that may still be read (``max_samples`` in all).
         self._entries_left = self.limits.max_samples
-
-    def feed(self, offset: int, data: bytes | memoryview) -> None:
-        self._reads.feed(offset, data)
-
-    def step(self) -> Need | ContainerIndex:
-        return self._runner.step()
 
     # -- the steps --------------------------------------------------------
 

@@ -33,8 +33,6 @@ from torframes.containers.base import (
     ContainerIndex,
     DecoderConfig,
     IndexLimits,
-    IndexParser,
-    Need,
     empty_samples,
 )
 from torframes.containers.matroska import elements as ids
@@ -58,7 +56,7 @@ from torframes.containers.matroska.tables import (
     tracks_table,
 )
 from torframes.containers.matroska.tracks import TrackEntry, read_tracks
-from torframes.containers.reading import Reads, Runner, Task, merge_ranges
+from torframes.containers.reading import Task, TaskParser, merge_ranges
 from torframes.errors import (
     IndexTooLarge,
     MalformedContainer,
@@ -101,7 +99,7 @@ _EBML_MAGIC = ids.EBML.to_bytes(4, "big")
 _INDEX_ELEMENTS = (ids.SEEK_HEAD, ids.INFO, ids.TRACKS, ids.CUES)
 
 
-class MatroskaIndexParser(IndexParser):
+class MatroskaIndexParser(TaskParser):
     """Index a Matroska or WebM file from byte ranges (see the module docstring).
 
     ``probes`` is the number of Clusters probed in a file without Cues
@@ -115,6 +113,7 @@ class MatroskaIndexParser(IndexParser):
     """
 
     container = "matroska"
+    what = "a Matroska file"
 
     def __init__(
         self,
@@ -136,8 +135,6 @@ class MatroskaIndexParser(IndexParser):
         self.probe_window = max(MAX_HEADER, probe_window)
         self.probe_widenings = max(0, probe_widenings)
         self.probe_budget = probe_budget
-        self._reads = Reads(file_size, 2 * self.limits.max_index_bytes + 16 * MiB)
-        self._runner: Runner[ContainerIndex] = Runner(self._run(), self._reads, "a Matroska file")
         # What the walk and the SeekHeads found.
         self._segment_data = 0
         self._segment_end = file_size
@@ -155,12 +152,6 @@ class MatroskaIndexParser(IndexParser):
         self._notes: list[str] = []
         #: The Cluster probes of a file without Cues, once made (else None).
         self.probe_result: ProbeResult | None = None
-
-    def feed(self, offset: int, data: bytes | memoryview) -> None:
-        self._reads.feed(offset, data)
-
-    def step(self) -> Need | ContainerIndex:
-        return self._runner.step()
 
     # -- the steps --------------------------------------------------------
 

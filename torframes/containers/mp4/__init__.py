@@ -26,8 +26,9 @@ The stages, one module each:
 * :mod:`~torframes.containers.mp4.fragments` — fragment samples with the
   times FFmpeg gives them;
 * :mod:`~torframes.containers.mp4.build` — the tracks and samples tables;
-* :mod:`~torframes.containers.mp4.index` — :class:`Mp4IndexParser`, the
-  I/O-free state machine that asks for byte ranges.
+* :mod:`~torframes.containers.mp4.index` — :class:`Mp4IndexParser`, one
+  generator task that yields the byte ranges it needs (the shape of every
+  container, :mod:`torframes.containers.reading`).
 """
 
 from torframes.containers.mp4.boxes import BoxHeader, read_box_header

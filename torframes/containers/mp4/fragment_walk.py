@@ -48,6 +48,7 @@ from torframes.containers.mp4.moof import Fragment, parse_moof
 from torframes.containers.mp4.moov import Movie
 from torframes.containers.mp4.random_access import Sidx, read_mfro, read_sidx, read_tfra
 from torframes.containers.mp4.walk import Broken, read_top_header
+from torframes.containers.reading import Reads, Spans, Task, merge_ranges
 from torframes.errors import ContainerError, IndexTooLarge
 
 __all__ = [
@@ -93,11 +94,12 @@ class FragmentWalk:
     """
 
     def __init__(
-        self, movie: Movie, start: int, file_size: int, limits: IndexLimits, max_samples: int
+        self, movie: Movie, start: int, reads: Reads, limits: IndexLimits, max_samples: int
     ) -> None:
         self.movie = movie
         self.start = start
-        self.file_size = file_size
+        self.reads = reads
+        self.file_size = file_size = reads.file_size
         self.limits = limits
         self.max_samples = max_samples
         self.tracks = {t.track_id for t in movie.tracks}
@@ -112,7 +114,6 @@ class FragmentWalk:
         self._pending: dict[int, BoxHeader] = {}
         #: Windows kept through memory reductions: box-looking bytes not walked yet.
         self._keep: list[ByteRange] = []
-        self._error: Exception | None = None
         self.hints: set[int] = set()
         self.tip = start
         self._passed = 0
@@ -126,56 +127,19 @@ class FragmentWalk:
         self.mfra: BoxHeader | None = None
         self.notes: list[str] = []
 
-    # -- stepping ----------------------------------------------------------
+    # -- the task ----------------------------------------------------------
 
-    def step(self, store: ByteStore) -> Need | None:
-        """The next need, or None when done (then :meth:`layout` has the result)."""
-        if self._error is not None:
-            raise self._error
+    def run(self) -> Task[FragmentLayout]:
+        """Yield needs until the chain is walked and parsed; return :meth:`layout`."""
+        store = self.reads.store
         while True:
             self._consume(store)
             if self._done():
-                return None
+                return self.layout()
             if self.mfro == "unasked" and self._worth_mfra():
                 self.mfro = "asked"
                 continue
-            return self._need(store)
-
-    def feed(
-        self,
-        store: ByteStore,
-        offset: int,
-        data: bytes | memoryview,
-        wanted: tuple[ByteRange, ...] = (),
-    ) -> None:
-        """Keep ``data``; when it would not fit, first reduce the store to what may still help.
-
-        Data larger than the room left even then is cut to the ``wanted``
-        ranges and what :meth:`reduce` would keep of it. Errors found while
-        reducing (hostile bytes parsed early) are raised by the next
-        :meth:`step`, where the parser turns them into container errors.
-        """
-        if self._error is not None:
-            return
-        try:
-            if store.held + len(data) > store.max_bytes:
-                self.reduce(store)
-            if store.held + len(data) <= store.max_bytes:
-                store.add(offset, data)
-                return
-            keep = [*wanted, *self._keep_ranges([(offset, data)])]
-            stop = offset + len(data)
-            parts = [(max(offset, r.start), min(stop, r.stop)) for r in _merged(keep)]
-            parts = [(lo, hi) for lo, hi in parts if lo < hi]
-            if store.held + sum(hi - lo for lo, hi in parts) > store.max_bytes:
-                raise IndexTooLarge(
-                    f"the fragments' index bytes outgrow the parser's {store.max_bytes}-byte "
-                    "buffer (IndexLimits.max_index_bytes sets it)"
-                )
-            for lo, hi in parts:
-                store.add(lo, memoryview(data)[lo - offset : hi - offset])
-        except Exception as exc:  # raised again by step()
-            self._error = exc
+            yield self._need(store)
 
     def _consume(self, store: ByteStore) -> None:
         """Walk, parse and read indexes as far as the held bytes allow."""
@@ -187,31 +151,24 @@ class FragmentWalk:
                 break
         self._advance_tip()
 
-    def reduce(self, store: ByteStore) -> None:
-        """Drop every held byte that can no longer help (memory pressure).
+    def still_helps(self, spans: Spans) -> list[ByteRange]:
+        """What of ``spans`` may still help, for :attr:`~torframes.containers.reading.Reads.keep`.
 
-        After consuming what is held, what may still help is: the parts of
+        The held bytes are consumed first (walked, parsed), so that what is
+        done with can go. After that what may still help is: the parts of
         headers, ``moof``/``sidx`` boxes and ``mfra`` known but not complete;
         bytes that look like a box header of a type found after ``moov``
         (a chain may reach them later: a fragment ``mfra`` does not list,
         in a piece fed for another one), with the whole box for ``moof``
-        and ``sidx``; and the first bytes of every held span, as many as
-        the largest ``moof`` seen, where a box cut by the span's start (a
-        piece fed before the one holding the header) continues.
+        and ``sidx``; and the first bytes of every span, as many as the
+        largest ``moof`` seen, where a box cut by the span's start (a piece
+        fed before the one holding the header) continues.
         """
-        self._consume(store)
-        spans = store.spans()
-        keep = _merged(self._keep_ranges(spans))
-        store.discard(self.file_size + 1)
-        for start, chunk in spans:
-            stop = start + len(chunk)
-            for r in keep:
-                lo, hi = max(start, r.start), min(stop, r.stop)
-                if lo < hi:
-                    store.add(lo, memoryview(chunk)[lo - start : hi - start])
+        self._consume(self.reads.store)
+        return self._keep_ranges(spans)
 
-    def _keep_ranges(self, spans: list[tuple[int, bytes | memoryview]]) -> list[ByteRange]:
-        """What :meth:`reduce` keeps of ``spans`` (see there)."""
+    def _keep_ranges(self, spans: Spans) -> list[ByteRange]:
+        """What :meth:`still_helps` keeps of ``spans`` (see there)."""
         size = self.file_size
         keep = [ByteRange(p, p + n) for p, n in self.frontier.items()]
         keep += [ByteRange(b.start, b.end) for b in self._pending.values()]
@@ -227,7 +184,9 @@ class FragmentWalk:
                 keep.append(ByteRange(start, min(size, start + cut)))
             previous_end = start + len(chunk)
         self._keep = [
-            w for w in _merged(windows) if w.start not in self.boxes or w.start in self._pending
+            w
+            for w in merge_ranges(windows)
+            if w.start not in self.boxes or w.start in self._pending
         ]
         return keep + self._keep
 
@@ -445,7 +404,7 @@ class FragmentWalk:
         elif self.mfro == "mfra" and self.mfra is not None:
             wanted += store.missing(self.mfra.start, self.mfra.end)
             parts.append(f"mfra [{self.mfra.start}, {self.mfra.end})")
-        ranges = _merged(wanted)
+        ranges = merge_ranges(wanted)
         if not ranges:
             raise ContainerError("fragment walk stalled (no bytes left to ask for)")
         return Need(tuple(ranges), "fragments: " + ", ".join(parts))
@@ -489,7 +448,7 @@ class FragmentWalk:
             notes.append(
                 f"{off_chain} 'moof' box(es) at indexed positions off the box chain ignored"
             )
-        return FragmentLayout(chain, events, _merged(ranges), self.mfra, notes)
+        return FragmentLayout(chain, events, list(merge_ranges(ranges)), self.mfra, notes)
 
 
 #: Box types a chain after ``moov`` is made of; bytes that look like their
@@ -517,15 +476,3 @@ def _box_windows(
                 found.append(ByteRange(pos, pos + (size if whole else 16)))
             at = raw.find(kind, at + 1)
     return found
-
-
-def _merged(ranges: list[ByteRange]) -> list[ByteRange]:
-    out: list[ByteRange] = []
-    for r in sorted(ranges):
-        if r.length == 0:
-            continue
-        if out and r.start <= out[-1].stop:
-            out[-1] = ByteRange(out[-1].start, max(out[-1].stop, r.stop))
-        else:
-            out.append(r)
-    return out

@@ -1,5 +1,10 @@
 """The MP4/MOV index parser: fed byte ranges, answers with a need or the index.
 
+Written as one generator task (:data:`~torframes.containers.reading.Task`)
+that yields a :class:`~torframes.containers.base.Need` whenever the bytes
+held do not suffice, driven by a
+:class:`~torframes.containers.reading.Runner`, as every container is.
+
 Round trips are what cost in a swarm (each need is whole pieces, fetched
 from peers), so each :class:`~torframes.containers.base.Need` asks for all
 that the next step can use:
@@ -43,16 +48,20 @@ before any ``moov`` (a media segment without its initialization segment)
 is unsupported.
 
 Memory: the parser holds at most ``IndexLimits.max_buffer_bytes`` of the
-file's bytes. Fed more than fits, it keeps only what the last need asked
-for and the ``moov`` box; a ``moov`` larger than the buffer (or than
-``max_index_bytes``) is :class:`~torframes.errors.IndexTooLarge` before any
-of it is asked for. Parsing works on one joined copy of ``moov``.
+file's bytes, under the rule of :class:`~torframes.containers.reading.Reads`
+(both its soft budget and its hard cap): fed more than fits, it forgets
+all but what the last need asked for and the ``moov`` box (in a fragmented
+file, what :meth:`~torframes.containers.mp4.fragment_walk.FragmentWalk.still_helps`
+names); a ``moov`` larger than the buffer (or than ``max_index_bytes``) is
+:class:`~torframes.errors.IndexTooLarge` before any of it is asked for.
+Parsing works on one joined copy of ``moov``.
 
 Errors: every reader checks what it reads and raises the project's
-:class:`~torframes.errors.ContainerError` itself; nothing here turns other
-exceptions into container errors, so a reader that forgot a check shows
-up as the bug it is. A file that ends inside a top-level box it declares
-is :class:`~torframes.errors.TruncatedContainer` when that leaves no
+:class:`~torframes.errors.ContainerError` itself; the runner turns no
+other exception into a container error (``internal_errors``), so a
+reader that forgot a check shows up as the bug it is. A file that ends
+inside a top-level box it declares is
+:class:`~torframes.errors.TruncatedContainer` when that leaves no
 ``moov`` or puts samples past its end; tables that are well formed box by
 box but absurd together (a scrambled ``moov``) are rejected by
 :mod:`~torframes.containers.mp4.plausible`.
@@ -62,20 +71,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from torframes.containers.base import (
-    ByteRange,
-    ByteStore,
-    ContainerIndex,
-    IndexLimits,
-    IndexParser,
-    Need,
-)
+from torframes.containers.base import ByteRange, ContainerIndex, IndexLimits, Need
 from torframes.containers.mp4.boxes import BoxHeader
 from torframes.containers.mp4.build import build_index
 from torframes.containers.mp4.find import find_moov_headers, validate_moov
-from torframes.containers.mp4.fragment_walk import FragmentWalk
+from torframes.containers.mp4.fragment_walk import FragmentLayout, FragmentWalk
 from torframes.containers.mp4.moov import Movie, parse_moov
 from torframes.containers.mp4.walk import Broken, read_top_header, walk_held
+from torframes.containers.reading import Spans, Task, TaskParser, merge_ranges
 from torframes.errors import (
     ContainerError,
     IndexTooLarge,
@@ -109,7 +112,7 @@ class _Search:
     too_large: list[BoxHeader] = field(default_factory=list)
 
 
-class Mp4IndexParser(IndexParser):
+class Mp4IndexParser(TaskParser):
     """Index an MP4/MOV file (ISO/IEC 14496-12, QuickTime) from its ``moov`` box.
 
     Pure: no I/O. Feed it any bytes of the file (:meth:`feed`), in any
@@ -119,11 +122,13 @@ class Mp4IndexParser(IndexParser):
     """
 
     container = "mp4"
+    what = "an MP4 file"
+    internal_errors = False
 
     def __init__(self, file_size: int, limits: IndexLimits | None = None) -> None:
-        super().__init__(file_size, limits)
-        self._budget = self.limits.max_buffer_bytes
-        self._store = ByteStore(file_size, self._budget)
+        budget = (limits or IndexLimits()).max_buffer_bytes
+        super().__init__(file_size, limits, soft_budget=budget, max_bytes=budget)
+        self._reads.keep = self._still_helps
         limits = self.limits
         #: The largest ``moov`` taken: it must fit the index cap and the buffer.
         self._moov_cap = min(limits.max_index_bytes, limits.max_buffer_bytes)
@@ -132,91 +137,49 @@ class Mp4IndexParser(IndexParser):
             if limits.max_index_bytes <= limits.max_buffer_bytes
             else "max_buffer_bytes"
         )
-        self._pos = 0
         self._walked: list[BoxHeader] = []
-        self._after_mdat = False
         self._moov: BoxHeader | None = None
-        self._movie: Movie | None = None
-        self._search: _Search | None = None
-        self._wanted: tuple[ByteRange, ...] = ()
-        self._result: ContainerIndex | None = None
         self._fragments: FragmentWalk | None = None
         #: A top-level box found running past the end of the file (truncation).
         self._cut: BoxHeader | None = None
-        self._asked_after_moov = False
-        #: Needs answered so far (for tests and round-trip statistics).
-        self.needs = 0
 
-    def feed(self, offset: int, data: bytes | memoryview) -> None:
-        """Keep what may help; past the memory budget, only what the last need asked for."""
+    def _still_helps(self, spans: Spans) -> list[ByteRange]:
+        """Held bytes worth keeping under memory pressure: the last need and ``moov``."""
         if self._fragments is not None:
-            self._fragments.feed(self._store, offset, memoryview(data), self._wanted)
-            return
-        if self._store.held + len(data) > self._budget:
-            self._compact()
-            view = memoryview(data)
-            for wanted in self._wanted:
-                lo, hi = max(offset, wanted.start), min(offset + len(data), wanted.stop)
-                if lo < hi:
-                    self._store.add(lo, view[lo - offset : hi - offset])
-            return
-        self._store.add(offset, data)
-
-    def step(self) -> Need | ContainerIndex:
-        if self._result is not None:
-            return self._result
-        step = self._step()
-        if isinstance(step, Need):
-            self._wanted = step.ranges
-            self.needs += 1
-        else:
-            self._result = step
-        return step
-
-    # -- the steps ---------------------------------------------------------
-
-    def _step(self) -> Need | ContainerIndex:
-        if self._moov is None and self._search is None:
-            need = self._walk()
-            if need is not None:
-                return need
-        if self._moov is not None:
-            moov = self._moov
-            if self._movie is None:
-                missing = self._store.missing(moov.start, moov.end)
-                if missing:
-                    return Need(tuple(missing), f"moov [{moov.start}, {moov.end})")
-                data = self._store.get(moov.start, moov.end)
-                self._movie = parse_moov(
-                    data, base=moov.start, file_size=self.file_size, limits=self.limits
-                )
-            return self._after_moov(self._movie)
-        return self._find()
-
-    def _after_moov(self, movie: Movie) -> Need | ContainerIndex:
-        """The fragments' needs of a fragmented file, then the index."""
+            return self._fragments.still_helps(spans)
         moov = self._moov
-        assert moov is not None
+        return [*self._reads.asked, *([] if moov is None else [ByteRange(moov.start, moov.end)])]
+
+    # -- the task ----------------------------------------------------------
+
+    def _run(self) -> Task[ContainerIndex]:
+        placed = yield from self._walk()
+        search: _Search | None = None
+        if isinstance(placed, BoxHeader):
+            moov = placed
+            reason = f"moov [{moov.start}, {moov.end})"
+            data = yield from self._reads.bytes(moov.start, moov.end, reason)
+            movie = parse_moov(data, base=moov.start, file_size=self.file_size, limits=self.limits)
+        else:
+            search = self._start_search(placed)
+            moov, movie = yield from self._find(search)
+        fragments: FragmentLayout | None = None
         if movie.fragmented:
-            if self._fragments is None:
-                moov_samples = sum(t.sample_count for t in movie.tracks)
-                self._fragments = FragmentWalk(
-                    movie,
-                    moov.end,
-                    self.file_size,
-                    self.limits,
-                    max(0, self.limits.max_samples - moov_samples),
-                )
-            need = self._fragments.step(self._store)
-            if need is not None:
-                return need
-        elif self._search is None and self._samples_past_the_end(movie):
+            moov_samples = sum(t.sample_count for t in movie.tracks)
+            self._fragments = FragmentWalk(
+                movie,
+                moov.end,
+                self._reads,
+                self.limits,
+                max(0, self.limits.max_samples - moov_samples),
+            )
+            fragments = yield from self._fragments.run()
+        elif search is None and self._samples_past_the_end(movie):
             after = ByteRange(moov.end, min(self.file_size, moov.end + HEADER_BYTES))
-            missing = self._store.missing(after.start, after.stop)
-            if missing and not self._asked_after_moov:
-                self._asked_after_moov = True
-                return Need(tuple(missing), "box header after moov (samples past the end)")
-        return self._finish(movie)
+            need = self._reads.need((after,), "box header after moov (samples past the end)")
+            if need is not None:
+                yield need  # asked once: what it shows is used, if fed
+        return self._finish(moov, movie, fragments, searched=search is not None)
 
     def _samples_past_the_end(self, movie: Movie) -> bool:
         """Whether some track's samples cannot all fit in the file (truncated, or lying).
@@ -236,49 +199,48 @@ class Mp4IndexParser(IndexParser):
                 return True
         return False
 
-    def _walk(self) -> Need | None:
-        """Follow top-level headers; a need, or None once ``moov`` is placed or search begins."""
+    def _walk(self) -> Task[BoxHeader | str]:
+        """Follow top-level headers to ``moov``; else why the search must begin."""
+        pos, after_mdat = 0, False
         while True:
-            if self.file_size - self._pos <= 0 or len(self._walked) >= MAX_TOP_LEVEL_BOXES:
-                why = (
-                    "no 'moov' in the top-level boxes"
-                    if self._pos >= self.file_size
-                    else (f"more than {MAX_TOP_LEVEL_BOXES} top-level boxes")
-                )
-                self._start_search(why)
-                return None
-            got = read_top_header(self._store, self._pos, self.file_size)
+            if self.file_size - pos <= 0 or len(self._walked) >= MAX_TOP_LEVEL_BOXES:
+                if pos >= self.file_size:
+                    return "no 'moov' in the top-level boxes"
+                return f"more than {MAX_TOP_LEVEL_BOXES} top-level boxes"
+            got = read_top_header(self._reads.store, pos, self.file_size)
             if isinstance(got, int):
-                return self._header_need(got)
+                yield self._header_need(pos, got, after_mdat)
+                continue
             if isinstance(got, Broken):
                 self._cut = got.cut
-                self._start_search(f"{got.reason} at byte {got.offset}")
-                return None
+                return f"{got.reason} at byte {got.offset}"
             self._walked.append(got)
             if got.type == b"moov":
                 self._place_moov(got)
-                return None
+                return got
             if got.type == b"moof":
                 raise UnsupportedContainer(
                     "a 'moof' before any 'moov' (a media segment without its initialization "
                     "segment) is not supported",
                     offset=got.start,
                 )
-            self._after_mdat = got.type == b"mdat"
-            self._pos = got.end
+            after_mdat = got.type == b"mdat"
+            pos = got.end
 
-    def _header_need(self, needed: int) -> Need:
-        pos, size = self._pos, self.file_size
+    def _header_need(self, pos: int, needed: int, after_mdat: bool) -> Need:
+        size = self.file_size
         if pos < HEAD_BYTES:
             wanted = ByteRange(pos, min(size, max(pos + needed, HEAD_BYTES)))
             reason = f"top-level headers from {pos}"
-        elif self._after_mdat and size - pos <= self._moov_cap:
+        elif after_mdat and size - pos <= self._moov_cap:
             wanted = ByteRange(pos, size)
             reason = f"box after mdat at {pos}, likely moov to the end of the file"
         else:
             wanted = ByteRange(pos, min(size, pos + max(needed, HEADER_BYTES)))
             reason = f"box header at {pos}"
-        return Need(tuple(self._store.missing(wanted.start, wanted.stop)), reason)
+        need = self._reads.need((wanted,), reason)
+        assert need is not None  # the header at ``pos`` is not held
+        return need
 
     def _place_moov(self, moov: BoxHeader) -> None:
         if moov.size > self._moov_cap:
@@ -289,20 +251,20 @@ class Mp4IndexParser(IndexParser):
             )
         self._moov = moov
 
-    def _finish(self, movie: Movie) -> ContainerIndex:
-        moov = self._moov
-        assert moov is not None
+    def _finish(
+        self, moov: BoxHeader, movie: Movie, fragments: FragmentLayout | None, *, searched: bool
+    ) -> ContainerIndex:
         headers = [ByteRange(b.start, b.start + b.header_size) for b in self._walked]
         ranges = [*headers, ByteRange(moov.start, moov.end)]
         layout = {b.start: b for b in self._walked}
         layout[moov.start] = moov
-        fragments = self._fragments.layout() if self._fragments is not None else None
         if fragments is not None:
             ranges += fragments.index_ranges
             for box in fragments.boxes:
                 layout.setdefault(box.start, box)
-        elif self._search is None:
-            held, broken = walk_held(self._store, moov.end, self.file_size, MAX_TOP_LEVEL_BOXES)
+        elif not searched:
+            store = self._reads.store
+            held, broken = walk_held(store, moov.end, self.file_size, MAX_TOP_LEVEL_BOXES)
             for box in held:
                 layout.setdefault(box.start, box)
             if broken is not None and broken.cut is not None:
@@ -312,7 +274,7 @@ class Mp4IndexParser(IndexParser):
             movie,
             file_size=self.file_size,
             limits=self.limits,
-            index_ranges=_merged(ranges),
+            index_ranges=merge_ranges(ranges),
             layout=[(b.name, ByteRange(b.start, b.end)) for b in boxes],
             fragments=fragments,
             before=[b for b in self._walked if b.start < moov.start],
@@ -331,76 +293,74 @@ class Mp4IndexParser(IndexParser):
 
     # -- find and validate ---------------------------------------------------
 
-    def _start_search(self, reason: str) -> None:
+    def _start_search(self, reason: str) -> _Search:
         size = self.file_size
         limit = max(0, size - (self.limits.max_index_bytes + self.limits.tail_window))
-        self._search = _Search(reason, low=size, limit=limit)
-        self._scan(0, self.file_size)
+        search = _Search(reason, low=size, limit=limit)
+        self._scan(search, 0, self.file_size)
+        return search
 
-    def _scan(self, lo: int, hi: int) -> None:
+    def _scan(self, search: _Search, lo: int, hi: int) -> None:
         """Look for ``moov`` headers in the held bytes of ``[lo, hi)``, without copying them.
 
         Each held span is searched where it lies; the few bytes around each
         joint between adjacent spans are searched joined, for a header cut there.
         """
-        search = self._search
-        assert search is not None
-        spans = self._store.spans()
+        store = self._reads.store
+        spans = store.spans()
         for i, (start, chunk) in enumerate(spans):
             stop = start + len(chunk)
             if stop <= lo or start >= hi:
                 continue
             a, b = max(lo, start) - start, min(hi, stop) - start
-            self._candidates(find_moov_headers(chunk, start, self.file_size, self._moov_cap, a, b))
+            found = find_moov_headers(chunk, start, self.file_size, self._moov_cap, a, b)
+            _candidates(search, found)
             if i + 1 < len(spans) and spans[i + 1][0] == stop and stop < hi:
                 first = max(start, stop - _OVERLAP)
-                joint = self._store.get(first, stop + min(_OVERLAP, len(spans[i + 1][1])))
+                joint = store.get(first, stop + min(_OVERLAP, len(spans[i + 1][1])))
                 assert joint is not None  # two adjacent held spans
-                self._candidates(
-                    find_moov_headers(bytes(joint), first, self.file_size, self._moov_cap)
-                )
+                found = find_moov_headers(bytes(joint), first, self.file_size, self._moov_cap)
+                _candidates(search, found)
 
-    def _candidates(self, found: tuple[list[BoxHeader], list[BoxHeader]]) -> None:
-        search = self._search
-        assert search is not None
-        candidates, large = found
-        for box in candidates:
-            if box.start not in search.seen:
-                search.seen.add(box.start)
-                search.candidates.append(box)
-        search.too_large += [box for box in large if box not in search.too_large]
-
-    def _find(self) -> Need | ContainerIndex:
-        search = self._search
-        assert search is not None
+    def _find(self, search: _Search) -> Task[tuple[BoxHeader, Movie]]:
+        """Search held bytes, then windows from the tail back, for a ``moov`` that validates."""
+        reads = self._reads
         while True:
             while search.candidates:
                 box = search.candidates[0]
-                missing = self._store.missing(box.start, box.end)
-                if missing:
-                    return Need(tuple(missing), f"moov candidate [{box.start}, {box.end})")
+                reason = f"moov candidate [{box.start}, {box.end})"
+                need = reads.need((ByteRange(box.start, box.end),), reason)
+                if need is not None:
+                    yield need
+                    continue
                 search.candidates.pop(0)
-                data = self._store.get(box.start, box.end)
+                data = reads.get(box.start, box.end)
                 try:
                     movie = validate_moov(data, box, self.file_size, self.limits)
                 except ContainerError as exc:
                     search.rejected.append(f"{box.start}: {exc}")
                     continue
-                self._moov, self._movie = box, movie
+                self._moov = box
                 movie.notes.append(f"'moov' found by search: {search.reason}")
-                return self._after_moov(movie)
+                return box, movie
             if search.low <= search.limit or search.low == 0:
                 break
             window = ByteRange(max(search.limit, search.low - self.limits.tail_window), search.low)
-            missing = self._store.missing(window.start, window.stop)
-            if missing:
-                return Need(tuple(missing), f"search for moov in [{window.start}, {window.stop})")
-            self._scan(window.start, min(self.file_size, window.stop + _OVERLAP))
+            reason = f"search for moov in [{window.start}, {window.stop})"
+            need = reads.need((window,), reason)
+            if need is not None:
+                yield need
+                continue
+            self._scan(search, window.start, min(self.file_size, window.stop + _OVERLAP))
             search.low = window.start
+        raise self._not_found(search)
+
+    def _not_found(self, search: _Search) -> ContainerError:
+        """The error when no candidate validates: truncation, a ``moov`` too large, or none."""
         detail = "; ".join(search.rejected[:3])
         cut = self._cut
         if cut is not None and not search.too_large:
-            raise TruncatedContainer(
+            return TruncatedContainer(
                 f"the file is truncated and no whole 'moov' lies before its end: "
                 f"'{cut.name}' of {cut.size} bytes runs past it "
                 f"({self.file_size - cut.start} bytes left)",
@@ -408,37 +368,21 @@ class Mp4IndexParser(IndexParser):
             )
         if search.too_large and not search.rejected:
             box = search.too_large[-1]
-            raise IndexTooLarge(
+            return IndexTooLarge(
                 f"'moov' of {box.size} bytes is more than the {self._moov_cap}-byte "
                 f"{self._cap_name} limit ({search.reason})",
                 offset=box.start,
             )
-        raise MalformedContainer(
+        return MalformedContainer(
             f"no valid 'moov' box found ({search.reason})"
             + (f"; rejected {detail}" if detail else "")
         )
 
-    def _compact(self) -> None:
-        """Forget held bytes that neither the last need nor ``moov`` covers."""
-        keep = list(self._wanted)
-        if self._moov is not None:
-            keep.append(ByteRange(self._moov.start, self._moov.end))
-        store = ByteStore(self.file_size, self._budget)
-        for start, chunk in self._store.spans():
-            for r in keep:
-                lo, hi = max(start, r.start), min(start + len(chunk), r.stop)
-                if (lo, hi) == (start, start + len(chunk)):
-                    store.add(lo, chunk)  # kept whole: shared, not copied
-                elif lo < hi:
-                    store.add(lo, memoryview(chunk)[lo - start : hi - start])
-        self._store = store
 
-
-def _merged(ranges: list[ByteRange]) -> list[ByteRange]:
-    out: list[ByteRange] = []
-    for r in sorted(ranges):
-        if out and r.start <= out[-1].stop:
-            out[-1] = ByteRange(out[-1].start, max(out[-1].stop, r.stop))
-        else:
-            out.append(r)
-    return out
+def _candidates(search: _Search, found: tuple[list[BoxHeader], list[BoxHeader]]) -> None:
+    candidates, large = found
+    for box in candidates:
+        if box.start not in search.seen:
+            search.seen.add(box.start)
+            search.candidates.append(box)
+    search.too_large += [box for box in large if box not in search.too_large]
