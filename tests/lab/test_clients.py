@@ -8,7 +8,8 @@ upload counter (its RPC) for the bytes, which must equal the piece floor.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import libtorrent
@@ -212,3 +213,67 @@ def test_transmission_framing_is_13_bytes_per_16_kib_block() -> None:
     assert payload_from_uploaded_ever(4 * (block + 13)) == 4 * block
     assert payload_from_uploaded_ever(3 * (block + 13) + 12491 + 13) == 3 * block + 12491
     assert payload_from_uploaded_ever(1 + 13) == 1
+
+
+#: Settings a private DHT on loopback needs (LIBTORRENT-NOTES); no default router.
+PRIVATE_DHT = {
+    "listen_interfaces": "127.0.0.1:0",
+    "enable_dht": True,
+    "enable_lsd": False,
+    "enable_upnp": False,
+    "enable_natpmp": False,
+    "dht_restrict_routing_ips": False,
+    "dht_restrict_search_ips": False,
+    "dht_ignore_dark_internet": False,
+    "dht_prefer_verified_node_ids": False,
+    "alert_mask": int(libtorrent.alert.category_t.dht_operation_notification),
+}
+
+
+@pytest.fixture
+def dht_nodes() -> Iterator[list[libtorrent.session]]:
+    """Four libtorrent DHT nodes on 127.0.0.1, all bootstrapped from the first."""
+    first = libtorrent.session({**PRIVATE_DHT, "dht_bootstrap_nodes": ""})
+    seed = f"127.0.0.1:{first.listen_port()}"
+    nodes = [first] + [
+        libtorrent.session({**PRIVATE_DHT, "dht_bootstrap_nodes": seed}) for _ in range(3)
+    ]
+    yield nodes
+    del nodes[:]
+
+
+def dht_peers(node: libtorrent.session, torrent: Path, wanted: tuple[str, int]) -> set:
+    """Ask the DHT (BEP 5 ``get_peers``) from ``node`` until ``wanted`` is listed, or 30 s pass."""
+    infohash = libtorrent.torrent_info(str(torrent)).info_hash()
+    found: set[tuple[str, int]] = set()
+    deadline = time.monotonic() + 30
+    while wanted not in found and time.monotonic() < deadline:
+        node.dht_get_peers(infohash)
+        answered = time.monotonic() + 2
+        while wanted not in found and time.monotonic() < answered:
+            node.wait_for_alert(200)
+            for alert in node.pop_alerts():
+                if isinstance(alert, libtorrent.dht_get_peers_reply_alert):
+                    found.update(alert.peers())
+    return found
+
+
+@pytest.mark.parametrize("client_name", ["libtorrent", "aria2", "rtorrent", "webtorrent"])
+def test_client_announces_itself_on_the_lab_dht(
+    client_name: str,
+    lab_video: Path,
+    tmp_path: Path,
+    dht_nodes: list[libtorrent.session],
+    seeders: Callable[..., ClientSeeder],
+) -> None:
+    """Given only loopback DHT nodes, the client joins them and announces the torrent there."""
+    torrent = make_torrent(lab_video, tmp_path / "clip.torrent", piece_size=16 * KiB)
+    bootstrap = [("127.0.0.1", node.listen_port()) for node in dht_nodes[:2]]
+    seeder = seeders(
+        client_name,
+        torrent=torrent,
+        content_dir=lab_video.parent,
+        trackers=False,
+        dht_bootstrap=bootstrap,
+    )
+    assert seeder.endpoint in dht_peers(dht_nodes[-1], torrent, seeder.endpoint)
