@@ -31,11 +31,11 @@ from torframes.testing.oracle import keyframe_packets
 from torframes.testing.videos import read_frame_index
 from torframes.torrent.client import Client
 
-from .conftest import FPS
-
 pytestmark = pytest.mark.swarm
 
 KiB = 1024
+#: The fixture video's frame rate (tests/lab/conftest.py's lab_video).
+FPS = 24
 #: Generous enough for rTorrent's 30 s rechoke cycle on every round (issue 12).
 PATIENT = {"metadata_timeout": 120.0, "piece_timeout": 120.0}
 
@@ -79,9 +79,14 @@ async def fetch_and_check(
 async def test_client_seeds_the_table_and_frames_at_the_floor(
     client_name: str, lab_video: Path, tmp_path: Path, seeders: Callable[..., ClientSeeder]
 ) -> None:
-    """v1 torrent, magnet plus the client's endpoint: metadata (BEP 9) and pieces from it."""
+    """v1 torrent, magnet plus the client's endpoint: metadata (BEP 9) and pieces from it.
+
+    Each client listens on an address of its own (127.0.0.10 + its rank), as in the lab.
+    """
     torrent = make_torrent(lab_video, tmp_path / "clip.torrent", piece_size=16 * KiB)
-    seeder = seeders(client_name, torrent=torrent, content_dir=lab_video.parent)
+    host = f"127.0.0.{10 + CLIENTS.index(client_name)}"
+    seeder = seeders(client_name, torrent=torrent, content_dir=lab_video.parent, host=host)
+    assert seeder.endpoint[0] == host
     assert seeder.client == client_name
     assert isinstance(seeder, ClientSeeder)
     await fetch_and_check(lab_video, magnet(torrent), seeder)
