@@ -8,7 +8,8 @@ upload counter (its RPC) for the bytes, which must equal the piece floor.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import libtorrent
@@ -30,11 +31,11 @@ from torframes.testing.oracle import keyframe_packets
 from torframes.testing.videos import read_frame_index
 from torframes.torrent.client import Client
 
-from .conftest import FPS
-
 pytestmark = pytest.mark.swarm
 
 KiB = 1024
+#: The fixture video's frame rate (tests/lab/conftest.py's lab_video).
+FPS = 24
 #: Generous enough for rTorrent's 30 s rechoke cycle on every round (issue 12).
 PATIENT = {"metadata_timeout": 120.0, "piece_timeout": 120.0}
 
@@ -78,9 +79,14 @@ async def fetch_and_check(
 async def test_client_seeds_the_table_and_frames_at_the_floor(
     client_name: str, lab_video: Path, tmp_path: Path, seeders: Callable[..., ClientSeeder]
 ) -> None:
-    """v1 torrent, magnet plus the client's endpoint: metadata (BEP 9) and pieces from it."""
+    """v1 torrent, magnet plus the client's endpoint: metadata (BEP 9) and pieces from it.
+
+    Each client listens on an address of its own (127.0.0.10 + its rank), as in the lab.
+    """
     torrent = make_torrent(lab_video, tmp_path / "clip.torrent", piece_size=16 * KiB)
-    seeder = seeders(client_name, torrent=torrent, content_dir=lab_video.parent)
+    host = f"127.0.0.{10 + CLIENTS.index(client_name)}"
+    seeder = seeders(client_name, torrent=torrent, content_dir=lab_video.parent, host=host)
+    assert seeder.endpoint[0] == host
     assert seeder.client == client_name
     assert isinstance(seeder, ClientSeeder)
     await fetch_and_check(lab_video, magnet(torrent), seeder)
@@ -144,8 +150,9 @@ async def test_tracker_is_the_only_peer_source(
     torrent = make_torrent(
         lab_video, tmp_path / "clip.torrent", piece_size=16 * KiB, trackers=[url]
     )
-    tracker.allow(torrent)
     seeder = seeders(client_name, torrent=torrent, content_dir=lab_video.parent)
+    # launch() whitelisted the torrent on the lab tracker (Debian's opentracker
+    # refuses unlisted infohashes), so the client's announce was accepted.
     assert tracker.wait_seeders(torrent) == 1
     await fetch_and_check(lab_video, torrent.read_bytes(), seeder, peers=False)
 
@@ -212,3 +219,67 @@ def test_transmission_framing_is_13_bytes_per_16_kib_block() -> None:
     assert payload_from_uploaded_ever(4 * (block + 13)) == 4 * block
     assert payload_from_uploaded_ever(3 * (block + 13) + 12491 + 13) == 3 * block + 12491
     assert payload_from_uploaded_ever(1 + 13) == 1
+
+
+#: Settings a private DHT on loopback needs (LIBTORRENT-NOTES); no default router.
+PRIVATE_DHT = {
+    "listen_interfaces": "127.0.0.1:0",
+    "enable_dht": True,
+    "enable_lsd": False,
+    "enable_upnp": False,
+    "enable_natpmp": False,
+    "dht_restrict_routing_ips": False,
+    "dht_restrict_search_ips": False,
+    "dht_ignore_dark_internet": False,
+    "dht_prefer_verified_node_ids": False,
+    "alert_mask": int(libtorrent.alert.category_t.dht_operation_notification),
+}
+
+
+@pytest.fixture
+def dht_nodes() -> Iterator[list[libtorrent.session]]:
+    """Four libtorrent DHT nodes on 127.0.0.1, all bootstrapped from the first."""
+    first = libtorrent.session({**PRIVATE_DHT, "dht_bootstrap_nodes": ""})
+    seed = f"127.0.0.1:{first.listen_port()}"
+    nodes = [first] + [
+        libtorrent.session({**PRIVATE_DHT, "dht_bootstrap_nodes": seed}) for _ in range(3)
+    ]
+    yield nodes
+    del nodes[:]
+
+
+def dht_peers(node: libtorrent.session, torrent: Path, wanted: tuple[str, int]) -> set:
+    """Ask the DHT (BEP 5 ``get_peers``) from ``node`` until ``wanted`` is listed, or 30 s pass."""
+    infohash = libtorrent.torrent_info(str(torrent)).info_hash()
+    found: set[tuple[str, int]] = set()
+    deadline = time.monotonic() + 30
+    while wanted not in found and time.monotonic() < deadline:
+        node.dht_get_peers(infohash)
+        answered = time.monotonic() + 2
+        while wanted not in found and time.monotonic() < answered:
+            node.wait_for_alert(200)
+            for alert in node.pop_alerts():
+                if isinstance(alert, libtorrent.dht_get_peers_reply_alert):
+                    found.update(alert.peers())
+    return found
+
+
+@pytest.mark.parametrize("client_name", ["libtorrent", "aria2", "rtorrent", "webtorrent"])
+def test_client_announces_itself_on_the_lab_dht(
+    client_name: str,
+    lab_video: Path,
+    tmp_path: Path,
+    dht_nodes: list[libtorrent.session],
+    seeders: Callable[..., ClientSeeder],
+) -> None:
+    """Given only loopback DHT nodes, the client joins them and announces the torrent there."""
+    torrent = make_torrent(lab_video, tmp_path / "clip.torrent", piece_size=16 * KiB)
+    bootstrap = [("127.0.0.1", node.listen_port()) for node in dht_nodes[:2]]
+    seeder = seeders(
+        client_name,
+        torrent=torrent,
+        content_dir=lab_video.parent,
+        trackers=False,
+        dht_bootstrap=bootstrap,
+    )
+    assert seeder.endpoint in dht_peers(dht_nodes[-1], torrent, seeder.endpoint)

@@ -119,9 +119,11 @@ def launch(
 
     The data is checked by the client (or, for libtorrent in seed mode,
     before each piece's first upload). ``workdir`` holds the client's
-    configuration, state and log; it must exist and be the client's alone.
+    configuration, state and log (made if missing; the client's alone).
     ``trackers=False``: the client is given the torrent without its
-    trackers. ``dht_bootstrap``: loopback DHT nodes to join (clients that
+    trackers; with trackers, the torrent is first whitelisted on each
+    running lab tracker it names (Debian's opentracker answers only for
+    those). ``dht_bootstrap``: loopback DHT nodes to join (clients that
     cannot be kept off public routers raise :class:`NotImplementedError`).
     ``pieces``: seed only these pieces (libtorrent; others raise
     :class:`NotImplementedError` with the reason).
@@ -146,6 +148,10 @@ def launch(
         dht_bootstrap=tuple((h, int(p)) for h, p in dht_bootstrap),
         pieces=None if pieces is None else frozenset(int(p) for p in pieces),
     )
+    if trackers:
+        from torframes.testing.lab.clients.tracker import allow_on_lab_trackers
+
+        allow_on_lab_trackers(spec.torrent)
     module = import_module(f"torframes.testing.lab.clients.{_MODULES[client]}")
     return module.start(spec)
 

@@ -160,7 +160,11 @@ def _config(spec: Launch, port: int, session: Path, rpc_socket: Path) -> str:
         lines += [
             "dht.mode.set = on",
             f"dht.port.set = {free_port(spec.host, socket.SOCK_DGRAM)}",
-            *(f"dht.add_node = {host}:{node_port}" for host, node_port in spec.dht_bootstrap),
+            # nodes can be added only once the DHT runs, after the configuration is read
+            *(
+                f'schedule2 = lab_dht_node_{i}, 1, 0, "dht.add_node={host}:{node_port}"'
+                for i, (host, node_port) in enumerate(spec.dht_bootstrap)
+            ),
         ]
     else:
         # "off", not "disable": rTorrent refuses a torrent without trackers ("Could not

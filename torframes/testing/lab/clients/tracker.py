@@ -2,7 +2,8 @@
 
 Debian builds opentracker with a whitelist (``WANT_ACCESSLIST_WHITE``): it
 answers only for infohashes listed in its whitelist file, so every torrent
-is registered with :meth:`Tracker.allow` before anyone announces it. The
+is registered with :meth:`Tracker.allow` before anyone announces it
+(``launch`` does it for every running lab tracker the torrent names). The
 tracker runs as root's ``nobody`` inside a ``chroot`` of its own folder
 (``-d``; the whitelist path is then relative to that root) and rereads the
 whitelist on SIGHUP. It records each peer at the source address of its
@@ -17,6 +18,7 @@ import signal
 import socket
 import urllib.parse
 import urllib.request
+import weakref
 from pathlib import Path
 
 from torframes.testing.lab.clients.base import START_TIMEOUT
@@ -27,9 +29,12 @@ from torframes.testing.lab.clients.process import (
     tool,
 )
 
-__all__ = ["Tracker", "start_tracker"]
+__all__ = ["Tracker", "allow_on_lab_trackers", "start_tracker"]
 
 HOST = "127.0.0.1"
+
+#: Running lab trackers by announce URL (HTTP and UDP), for :func:`allow_on_lab_trackers`.
+_running: weakref.WeakValueDictionary[str, Tracker] = weakref.WeakValueDictionary()
 
 
 class Tracker:
@@ -69,6 +74,8 @@ class Tracker:
         except BaseException:
             self._process.stop()
             raise
+        _running[self.http_url] = self
+        _running[self.udp_url] = self
 
     def seeders(self, torrent: Path) -> int:
         """Seeders the tracker lists for ``torrent`` now (HTTP scrape of its first hash)."""
@@ -131,7 +138,23 @@ class Tracker:
 
     def close(self) -> None:
         """Stop the tracker and wait for it."""
+        for url in (self.http_url, self.udp_url):
+            _running.pop(url, None)
         self._process.stop()
+
+
+def allow_on_lab_trackers(torrent: Path) -> None:
+    """Whitelist ``torrent`` on every running lab tracker its announce URLs name.
+
+    :func:`~torframes.testing.lab.clients.launch` calls it before a client
+    announces, so a seeder is never refused by the lab's own tracker.
+    """
+    import libtorrent
+
+    for url in libtorrent.load_torrent_file(str(torrent)).trackers:
+        tracker = _running.get(str(url).rstrip("/"))
+        if tracker is not None:
+            tracker.allow(torrent)
 
 
 def _tracker_hashes(torrent: Path) -> list[bytes]:
