@@ -35,10 +35,8 @@ from torframes.containers.base import (
     ContainerIndex,
     DecoderConfig,
     IndexLimits,
-    IndexParser,
-    Need,
 )
-from torframes.containers.reading import Reads, Runner, Task, merge_ranges
+from torframes.containers.reading import Task, TaskParser, merge_ranges
 from torframes.containers.ts.codecs import (
     VIDEO_CODECS,
     parameter_sets,
@@ -100,7 +98,7 @@ class SearchResult:
         return sum(r.length for r in self.asked)
 
 
-class TsIndexParser(IndexParser):
+class TsIndexParser(TaskParser):
     """Index an MPEG transport stream (188-byte) or M2TS (192-byte) file; see the module docstring.
 
     ``searches`` is the number of times searched for (default and maximum
@@ -110,6 +108,7 @@ class TsIndexParser(IndexParser):
     """
 
     container = "mpegts"
+    what = "a transport stream"
 
     def __init__(
         self,
@@ -127,20 +126,10 @@ class TsIndexParser(IndexParser):
         self.search_reads = max(1, search_reads)
         self.search_bytes = max(window, search_bytes)
         self.window = window
-        self._reads = Reads(file_size, 2 * self.limits.max_index_bytes + 16 * MiB)
-        self._runner: Runner[ContainerIndex] = Runner(
-            self._run(), self._reads, "a transport stream"
-        )
         self._ranges: list[ByteRange] = []
         self._notes: list[str] = []
         #: The keyframe searches, once made (else None).
         self.probe_result: SearchResult | None = None
-
-    def feed(self, offset: int, data: bytes | memoryview) -> None:
-        self._reads.feed(offset, data)
-
-    def step(self) -> Need | ContainerIndex:
-        return self._runner.step()
 
     # -- the steps --------------------------------------------------------
 
