@@ -113,6 +113,13 @@ class Torrent:
         #: for were found in storage by the check (piece storage in the cache).
         self._checking_storage = client.pieces_in_cache
         self._piece_times: dict[int, float] = {}
+        #: The pending check that a round is not held up by peers choking us.
+        self._choke_check: asyncio.TimerHandle | None = None
+        #: Times every peer was reconnected because all of them kept us choked.
+        self._reconnects = 0
+        #: libtorrent's transfer counters restart when a torrent is paused and
+        #: resumed (a reconnect): (payload, redundant, failed) bytes counted before.
+        self._counted_before = (0, 0, 0)
         self._pieces_fetched = 0
         self._rounds = 0
         self._final_status: libtorrent.torrent_status | None = None
@@ -507,10 +514,82 @@ class Torrent:
             self._waiters[piece] = self._waiters.get(piece, 0) + 1
         if new:
             self._rounds += 1
+            idle = len(self._fetching) == len(new)  # nothing else in flight
+            if idle:
+                self._wake()
             self._handle.prioritize_pieces([(piece, _TOP_PRIORITY) for piece in new])
+            self._watch_chokes(idle)
         if waits:
             self._connect_peers()
         return waits
+
+    def _wake(self) -> None:
+        """Before a round on an idle torrent: let every known peer be dialled again at once.
+
+        While no piece is wanted the torrent looks upload-only (BEP 21), so
+        seeds found by trackers, the DHT or PEX hang up on it (qBittorrent
+        does within milliseconds), and libtorrent then waits
+        ``min_reconnect_time`` before dialling them again. Leaving upload mode
+        clears every known peer's last-connected time (libtorrent's own
+        fast-reconnect path); entering it first cancels no request, since
+        none is in flight.
+        """
+        import libtorrent
+
+        upload_mode = libtorrent.torrent_flags.upload_mode
+        self._handle.set_flags(upload_mode)
+        self._handle.unset_flags(upload_mode)
+
+    def _watch_chokes(self, idle: bool) -> None:
+        """Check, ``rechoke_grace`` seconds from now, that some peer lets this round through.
+
+        A round on an idle torrent starts the wait afresh; a round joining
+        others keeps the pending check.
+        """
+        if idle and self._choke_check is not None:
+            self._choke_check.cancel()
+            self._choke_check = None
+        if self._choke_check is None:
+            grace = self._client.settings.rechoke_grace
+            self._choke_check = self._loop.call_later(grace, self._on_choke_check, grace)
+
+    def _on_choke_check(self, grace: float) -> None:
+        """Reconnect when every peer still chokes us while pieces are wanted.
+
+        Between rounds libtorrent tells each peer it is not interested (BEP 3:
+        nothing is wanted). rTorrent chokes at once and, for a peer it choked
+        less than 10 s ago, waits for its 30 s unchoke cycle even once the
+        peer is interested again; a fresh connection is unchoked at once.
+        libtorrent cannot stay interested without asking for bytes nobody
+        wants, so a round that every connected peer still chokes after
+        ``grace`` seconds reconnects them (pause and resume the torrent), if
+        one of them had sent us pieces on its connection. The check repeats,
+        doubling its wait, while the round is waiting.
+        """
+        import libtorrent
+
+        self._choke_check = None
+        if self._gone is not None or not any(not f.done() for f in self._fetching.values()):
+            return
+        peers = [
+            info
+            for info in self._handle.get_peer_info()
+            if not info.flags & libtorrent.peer_info.connecting
+            and not info.flags & libtorrent.peer_info.handshake
+        ]
+        choked = all(info.flags & libtorrent.peer_info.remote_choked for info in peers)
+        # Only a peer that served this connection before and chokes it now was
+        # choked by our NOT_INTERESTED; one that never unchoked it (Transmission
+        # before its first 10 s cycle) would treat a new connection no better.
+        served = any(info.total_download > 0 for info in peers)
+        if peers and choked and served:
+            self._reconnects += 1
+            self._counted_before = self._counters(self._handle.status())
+            self._handle.pause()
+            self._handle.resume()
+            self._wake()
+            self._connect_peers()
+        self._choke_check = self._loop.call_later(2 * grace, self._on_choke_check, 2 * grace)
 
     def _release(self, waits: dict[int, asyncio.Future[None]]) -> None:
         """A caller stops waiting for ``waits`` (done, failed, timed out or cancelled).
@@ -603,15 +682,31 @@ class Torrent:
 
     # -- statistics -----------------------------------------------------------------
 
+    def _counters(self, status: libtorrent.torrent_status | None) -> tuple[int, int, int]:
+        """(payload, redundant, failed) bytes downloaded since the torrent was added.
+
+        libtorrent's ``total_*`` counters restart at each resume; the counts
+        from before each reconnect are added back.
+        """
+        if status is None:
+            return self._counted_before
+        payload, redundant, failed = self._counted_before
+        return (
+            payload + int(status.total_payload_download),
+            redundant + int(status.total_redundant_bytes),
+            failed + int(status.total_failed_bytes),
+        )
+
     @property
     def stats(self) -> TorrentStats:
         """Transfer counters right now (exact: read from libtorrent's status)."""
         status = self._final_status if self._gone is not None else self._handle.status()
+        payload, redundant, failed = self._counters(status)
         return TorrentStats(
             pieces_fetched=self._pieces_fetched,
-            bytes_fetched=int(status.total_payload_download) if status else 0,
-            redundant_bytes=int(status.total_redundant_bytes) if status else 0,
-            failed_bytes=int(status.total_failed_bytes) if status else 0,
+            bytes_fetched=payload,
+            redundant_bytes=redundant,
+            failed_bytes=failed,
             rounds=self._rounds,
             added_at=self._added_at,
             metadata_at=self._metadata_at,
@@ -628,7 +723,7 @@ class Torrent:
             peers_connected=int(status.num_peers) if status else 0,
             pieces_wanted=sum(not future.done() for future in self._fetching.values()),
             pieces_done=self._pieces_fetched,
-            bytes_fetched=int(status.total_payload_download) if status else 0,
+            bytes_fetched=self._counters(status)[0],
         )
 
     # -- resume data and checking ----------------------------------------------------
@@ -745,6 +840,9 @@ class Torrent:
         if self._gone is not None:
             return
         self._gone = error
+        if self._choke_check is not None:
+            self._choke_check.cancel()
+            self._choke_check = None
         try:
             self._final_status = self._handle.status()
         except RuntimeError:  # the handle is already invalid
