@@ -55,6 +55,18 @@ _PEER_HINT = (
 )
 _DHT_HINT = ", or enable the DHT (Settings(enable_dht=True), TORFRAMES_ENABLE_DHT=1)"
 
+#: First pause between two rounds of discovery (DHT lookups, tracker announces) while
+#: metadata or pieces are awaited; doubled each round up to DISCOVERY_MAX_PAUSE.
+DISCOVERY_FIRST_PAUSE = 2.0
+DISCOVERY_MAX_PAUSE = 30.0
+#: Seconds the DHT may take to reach its first node, when it is a torrent's only
+#: way to find peers, before waiting for it raises NoPeers.
+DHT_BOOTSTRAP_WAIT = 5.0
+_DHT_NODES_HINT = (
+    ", or give the DHT bootstrap nodes that answer "
+    "(Settings(libtorrent={'dht_bootstrap_nodes': 'host:port,...'}))"
+)
+
 _TOP_PRIORITY = 7
 _DONT_DOWNLOAD = 0
 
@@ -113,6 +125,10 @@ class Torrent:
         #: for were found in storage by the check (piece storage in the cache).
         self._checking_storage = client.pieces_in_cache
         self._piece_times: dict[int, float] = {}
+        #: The next round of discovery (DHT lookup, tracker announce), while something is awaited.
+        self._discovery: asyncio.TimerHandle | None = None
+        #: Failed with NoPeers when no discovery source can work (a DHT without nodes).
+        self._stranded: asyncio.Future[None] | None = None
         #: The pending check that a round is not held up by peers choking us.
         self._choke_check: asyncio.TimerHandle | None = None
         #: Times every peer was reconnected because all of them kept us choked.
@@ -252,7 +268,14 @@ class Torrent:
         self._check_peer_sources("wait for its metadata")
         if timeout is None:
             timeout = self._client.settings.metadata_timeout
-        done, _ = await asyncio.wait({self._metadata}, timeout=timeout)
+        stranded = self._stranded_future()
+        self._keep_discovering()
+        done, _ = await asyncio.wait(
+            {self._metadata, stranded}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        if stranded in done:
+            self._stranded = None
+            stranded.result()
         if done:
             self._metadata.result()
             return
@@ -281,18 +304,98 @@ class Torrent:
         if self._gone is not None or self._peers:
             return True
         pack = self._client.settings.to_libtorrent()
-        if pack.get("enable_dht") or pack.get("enable_lsd"):
+        if pack.get("enable_lsd") or self._handle.trackers():
             return True
-        return bool(self._handle.trackers()) or self._handle.status().num_peers > 0
+        if pack.get("enable_dht") and not self._dht_cannot_start(pack):
+            return True
+        return self._handle.status().num_peers > 0
+
+    def _dht_cannot_start(self, pack: dict[str, Any]) -> bool:
+        """True when the DHT has no node and no bootstrap node to ask (BEP 5)."""
+        return not pack.get("dht_bootstrap_nodes", "x") and self._client.dht_nodes() == 0
 
     def _check_peer_sources(self, doing: str) -> None:
         """Raise :class:`NoPeers` at once when no peer can ever be found (nothing to wait for)."""
         if not self._can_find_peers():
+            pack = self._client.settings.to_libtorrent()
+            dht = (
+                "the DHT has no nodes and no bootstrap nodes"
+                if pack.get("enable_dht")
+                else "DHT off"
+            )
+            lsd = "local service discovery off"
             raise NoPeers(
-                f"cannot {doing}: no peer given, no tracker in the source, "
-                f"DHT and local service discovery off; {self._peer_hint()}",
+                f"cannot {doing}: no peer given, no tracker in the source, {dht}, {lsd}; "
+                f"{self._peer_hint()}" + (_DHT_NODES_HINT if pack.get("enable_dht") else ""),
                 infohash=self.infohash,
             )
+
+    # -- discovery -------------------------------------------------------------------
+
+    def _stranded_future(self) -> asyncio.Future[None]:
+        if self._stranded is None or self._stranded.done():
+            self._stranded = self._loop.create_future()
+        return self._stranded
+
+    def _awaiting(self) -> bool:
+        """True while metadata or some piece is awaited."""
+        return not self._metadata.done() or any(not f.done() for f in self._fetching.values())
+
+    def _keep_discovering(self) -> None:
+        """Start the rounds of discovery, unless they are running."""
+        if self._discovery is None and self._gone is None:
+            pause = DISCOVERY_FIRST_PAUSE
+            self._discovery = self._loop.call_later(pause, self._discover, pause)
+
+    def _discover(self, pause: float) -> None:
+        """One round of discovery while something is awaited; the next after twice the pause.
+
+        libtorrent asks the DHT for peers (BEP 5 ``get_peers``) when a torrent
+        starts, about 4 s later, then only every ``dht_announce_interval``
+        (15 min): a seeder that joins later is never found while metadata is
+        awaited. Here the DHT is asked again, and trackers (BEP 3, BEP 15)
+        announced to, at 2, 6, 14, 30 s… (at most every 30 s), and the
+        explicit peers dialled. A torrent whose only source is a DHT that
+        still has no node after :data:`DHT_BOOTSTRAP_WAIT` seconds fails its
+        waits with :class:`NoPeers`.
+        """
+        import libtorrent
+
+        self._discovery = None
+        if self._gone is not None or not self._awaiting():
+            return
+        pack = self._client.settings.to_libtorrent()
+        trackers = bool(self._handle.trackers())
+        if pack.get("enable_dht"):
+            if self._client.dht_nodes() > 0:
+                self._handle.force_dht_announce()
+            elif not (self._peers or trackers or pack.get("enable_lsd")) and (
+                time.monotonic() - self._added_at >= DHT_BOOTSTRAP_WAIT
+                and self._handle.status().list_peers == 0
+            ):
+                self._strand(pack)
+                return
+        if trackers:
+            self._handle.force_reannounce(0, -1, libtorrent.reannounce_flags_t.ignore_min_interval)
+        self._connect_peers()
+        pause = min(2 * pause, DISCOVERY_MAX_PAUSE)
+        self._discovery = self._loop.call_later(pause, self._discover, pause)
+
+    def _strand(self, pack: dict[str, Any]) -> None:
+        """Fail every wait: the DHT, this torrent's only source, reached no node."""
+        nodes = pack.get("dht_bootstrap_nodes", "libtorrent's default routers")
+        error = NoPeers(
+            f"the DHT has no nodes: none of its bootstrap nodes ({nodes}) answered within "
+            f"{DHT_BOOTSTRAP_WAIT:g} s, and it is the only way to find peers for this torrent; "
+            f"{_PEER_HINT}{_DHT_NODES_HINT}",
+            infohash=self.infohash,
+        )
+        _fail(self._stranded_future(), error)
+        dropped = [piece for piece, future in self._fetching.items() if not future.done()]
+        for piece in dropped:
+            _fail(self._fetching.pop(piece), error)
+        if dropped:
+            self._handle.prioritize_pieces([(piece, _DONT_DOWNLOAD) for piece in dropped])
 
     def _peer_summary(self) -> str:
         given = f"{len(self._peers)} peer(s) given"
@@ -521,6 +624,7 @@ class Torrent:
             self._watch_chokes(idle)
         if waits:
             self._connect_peers()
+            self._keep_discovering()
         return waits
 
     def _wake(self) -> None:
@@ -840,9 +944,10 @@ class Torrent:
         if self._gone is not None:
             return
         self._gone = error
-        if self._choke_check is not None:
-            self._choke_check.cancel()
-            self._choke_check = None
+        for timer in (self._choke_check, self._discovery):
+            if timer is not None:
+                timer.cancel()
+        self._choke_check = self._discovery = None
         try:
             self._final_status = self._handle.status()
         except RuntimeError:  # the handle is already invalid
