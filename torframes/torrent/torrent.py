@@ -45,7 +45,7 @@ __all__ = ["MAX_HASH_FAILURES", "Peer", "Torrent"]
 Peer = tuple[str, int]
 
 #: A piece failing its hash check this many times in a row raises PieceFailed
-#: (at once if no peer is left connected to send it again).
+#: (at once if no peer is left, connected or to connect to, to send it again).
 MAX_HASH_FAILURES = 3
 
 #: What to try when no peer is found, named by setting and command-line flag.
@@ -666,8 +666,9 @@ class Torrent:
         peer is interested again; a fresh connection is unchoked at once.
         libtorrent cannot stay interested without asking for bytes nobody
         wants, so a round that every connected peer still chokes after
-        ``grace`` seconds reconnects them (pause and resume the torrent), if
-        one of them had sent us pieces on its connection. The check repeats,
+        ``grace`` seconds (and four round trips of the slowest) reconnects
+        them (pause and resume the torrent), if one of them had sent us
+        pieces on its connection. The check repeats,
         doubling its wait, while the round is waiting.
         """
         import libtorrent
@@ -686,7 +687,9 @@ class Torrent:
         # choked by our NOT_INTERESTED; one that never unchoked it (Transmission
         # before its first 10 s cycle) would treat a new connection no better.
         served = any(info.total_download > 0 for info in peers)
-        if peers and choked and served:
+        # A far peer needs round trips to answer our INTERESTED: four of the slowest.
+        rtt = max((info.rtt for info in peers), default=0) / 1000
+        if peers and choked and served and grace >= 4 * rtt:
             self._reconnects += 1
             self._counted_before = self._counters(self._handle.status())
             self._handle.pause()
@@ -998,17 +1001,19 @@ class Torrent:
         trusts; a peer that alone sent a corrupt piece is banned and
         disconnected before this alert is handled. So the piece fails for
         good after :data:`MAX_HASH_FAILURES` failures, or at once when no
-        peer is left connected to send it again (waiting would only end in
-        a timeout).
+        peer is left, connected or to connect to, that could send it again
+        (waiting would only end in a timeout).
         """
         if self._gone is not None:
             return
         failures = self._hash_failures.get(piece, 0) + 1
         self._hash_failures[piece] = failures
         if failures < MAX_HASH_FAILURES:
-            if self._handle.status().num_peers > 0:
+            status = self._handle.status()
+            # a peer being dialled (one given while the bad one sent) may still send it
+            if status.num_peers > 0 or status.connect_candidates > 0:
                 return
-            reason = "and no peer is left connected to send it again"
+            reason = "and no peer is left connected or to connect to, to send it again"
         else:
             reason = f"{failures} times"
         self._handle.prioritize_pieces([(piece, _DONT_DOWNLOAD)])
