@@ -280,6 +280,25 @@ class Settings(BaseSettings):
         60.0, gt=0, description="Seconds to wait for one round of pieces to arrive."
     )
 
+    # -- swarm behaviour (torrent layer: real clients, many peers) -----------
+    rechoke_grace: float = Field(
+        1.0,
+        gt=0,
+        description=(
+            "Seconds a round waits while every connected peer chokes us before the peers "
+            "are reconnected (rTorrent unchokes a fresh connection at once but a peer it "
+            "choked between rounds only on its 30 s cycle); the wait doubles each time."
+        ),
+    )
+    min_reconnect_time: int = Field(
+        2,
+        ge=1,
+        description=(
+            "Seconds before libtorrent dials again a peer that hung up (libtorrent's "
+            "min_reconnect_time, 60 by default there), times the peer's failures."
+        ),
+    )
+
     # -- storage and memory --------------------------------------------------
     storage_dir: Path | None = Field(
         None,
@@ -665,6 +684,9 @@ class Settings(BaseSettings):
             # Requests for newly wanted pieces go out on the next tick; the
             # default 500 ms tick cost ~0.35 s per frame round on loopback.
             "tick_interval": 100,
+            # A seed that hung up on a torrent with nothing wanted (it looked
+            # upload-only) is dialled again within seconds once pieces are.
+            "min_reconnect_time": self.min_reconnect_time,
             "user_agent": f"torframes/{__version__}",
         }
         pack.update(self.libtorrent)

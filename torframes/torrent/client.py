@@ -22,6 +22,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -172,6 +173,14 @@ class Client:
     def session(self) -> libtorrent.session | None:
         """The libtorrent session (None before :meth:`start` and after :meth:`close`)."""
         return self._session
+
+    def dht_nodes(self) -> int:
+        """Nodes in the session's DHT routing table (0 with the DHT off or not yet reached)."""
+        if self._session is None:
+            return 0
+        with warnings.catch_warnings():  # session.status() is deprecated; nothing else is sync
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return int(self._session.status().dht_nodes)
 
     @property
     def storage_dir(self) -> Path | None:

@@ -45,7 +45,7 @@ __all__ = ["MAX_HASH_FAILURES", "Peer", "Torrent"]
 Peer = tuple[str, int]
 
 #: A piece failing its hash check this many times in a row raises PieceFailed
-#: (at once if no peer is left connected to send it again).
+#: (at once if no peer is left, connected or to connect to, to send it again).
 MAX_HASH_FAILURES = 3
 
 #: What to try when no peer is found, named by setting and command-line flag.
@@ -54,6 +54,18 @@ _PEER_HINT = (
     "magnet) or a source with trackers"
 )
 _DHT_HINT = ", or enable the DHT (Settings(enable_dht=True), TORFRAMES_ENABLE_DHT=1)"
+
+#: First pause between two rounds of discovery (DHT lookups, tracker announces) while
+#: metadata or pieces are awaited; doubled each round up to DISCOVERY_MAX_PAUSE.
+DISCOVERY_FIRST_PAUSE = 2.0
+DISCOVERY_MAX_PAUSE = 30.0
+#: Seconds the DHT may take to reach its first node, when it is a torrent's only
+#: way to find peers, before waiting for it raises NoPeers.
+DHT_BOOTSTRAP_WAIT = 5.0
+_DHT_NODES_HINT = (
+    ", or give the DHT bootstrap nodes that answer "
+    "(Settings(libtorrent={'dht_bootstrap_nodes': 'host:port,...'}))"
+)
 
 _TOP_PRIORITY = 7
 _DONT_DOWNLOAD = 0
@@ -113,6 +125,17 @@ class Torrent:
         #: for were found in storage by the check (piece storage in the cache).
         self._checking_storage = client.pieces_in_cache
         self._piece_times: dict[int, float] = {}
+        #: The next round of discovery (DHT lookup, tracker announce), while something is awaited.
+        self._discovery: asyncio.TimerHandle | None = None
+        #: Failed with NoPeers when no discovery source can work (a DHT without nodes).
+        self._stranded: asyncio.Future[None] | None = None
+        #: The pending check that a round is not held up by peers choking us.
+        self._choke_check: asyncio.TimerHandle | None = None
+        #: Times every peer was reconnected because all of them kept us choked.
+        self._reconnects = 0
+        #: libtorrent's transfer counters restart when a torrent is paused and
+        #: resumed (a reconnect): (payload, redundant, failed) bytes counted before.
+        self._counted_before = (0, 0, 0)
         self._pieces_fetched = 0
         self._rounds = 0
         self._final_status: libtorrent.torrent_status | None = None
@@ -247,7 +270,14 @@ class Torrent:
         self._check_peer_sources("wait for its metadata")
         if timeout is None:
             timeout = self._client.settings.metadata_timeout
-        done, _ = await asyncio.wait({self._metadata}, timeout=timeout)
+        stranded = self._stranded_future()
+        self._keep_discovering()
+        done, _ = await asyncio.wait(
+            {self._metadata, stranded}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        if stranded in done:
+            self._stranded = None
+            stranded.result()
         if done:
             self._metadata.result()
             return
@@ -276,18 +306,98 @@ class Torrent:
         if self._gone is not None or self._peers:
             return True
         pack = self._client.settings.to_libtorrent()
-        if pack.get("enable_dht") or pack.get("enable_lsd"):
+        if pack.get("enable_lsd") or self._handle.trackers():
             return True
-        return bool(self._handle.trackers()) or self._handle.status().num_peers > 0
+        if pack.get("enable_dht") and not self._dht_cannot_start(pack):
+            return True
+        return self._handle.status().num_peers > 0
+
+    def _dht_cannot_start(self, pack: dict[str, Any]) -> bool:
+        """True when the DHT has no node and no bootstrap node to ask (BEP 5)."""
+        return not pack.get("dht_bootstrap_nodes", "x") and self._client.dht_nodes() == 0
 
     def _check_peer_sources(self, doing: str) -> None:
         """Raise :class:`NoPeers` at once when no peer can ever be found (nothing to wait for)."""
         if not self._can_find_peers():
+            pack = self._client.settings.to_libtorrent()
+            dht = (
+                "the DHT has no nodes and no bootstrap nodes"
+                if pack.get("enable_dht")
+                else "DHT off"
+            )
+            lsd = "local service discovery off"
             raise NoPeers(
-                f"cannot {doing}: no peer given, no tracker in the source, "
-                f"DHT and local service discovery off; {self._peer_hint()}",
+                f"cannot {doing}: no peer given, no tracker in the source, {dht}, {lsd}; "
+                f"{self._peer_hint()}" + (_DHT_NODES_HINT if pack.get("enable_dht") else ""),
                 infohash=self.infohash,
             )
+
+    # -- discovery -------------------------------------------------------------------
+
+    def _stranded_future(self) -> asyncio.Future[None]:
+        if self._stranded is None or self._stranded.done():
+            self._stranded = self._loop.create_future()
+        return self._stranded
+
+    def _awaiting(self) -> bool:
+        """True while metadata or some piece is awaited."""
+        return not self._metadata.done() or any(not f.done() for f in self._fetching.values())
+
+    def _keep_discovering(self) -> None:
+        """Start the rounds of discovery, unless they are running."""
+        if self._discovery is None and self._gone is None:
+            pause = DISCOVERY_FIRST_PAUSE
+            self._discovery = self._loop.call_later(pause, self._discover, pause)
+
+    def _discover(self, pause: float) -> None:
+        """One round of discovery while something is awaited; the next after twice the pause.
+
+        libtorrent asks the DHT for peers (BEP 5 ``get_peers``) when a torrent
+        starts, about 4 s later, then only every ``dht_announce_interval``
+        (15 min): a seeder that joins later is never found while metadata is
+        awaited. Here the DHT is asked again, and trackers (BEP 3, BEP 15)
+        announced to, at 2, 6, 14, 30 s… (at most every 30 s), and the
+        explicit peers dialled. A torrent whose only source is a DHT that
+        still has no node after :data:`DHT_BOOTSTRAP_WAIT` seconds fails its
+        waits with :class:`NoPeers`.
+        """
+        import libtorrent
+
+        self._discovery = None
+        if self._gone is not None or not self._awaiting():
+            return
+        pack = self._client.settings.to_libtorrent()
+        trackers = bool(self._handle.trackers())
+        if pack.get("enable_dht"):
+            if self._client.dht_nodes() > 0:
+                self._handle.force_dht_announce()
+            elif not (self._peers or trackers or pack.get("enable_lsd")) and (
+                time.monotonic() - self._added_at >= DHT_BOOTSTRAP_WAIT
+                and self._handle.status().list_peers == 0
+            ):
+                self._strand(pack)
+                return
+        if trackers:
+            self._handle.force_reannounce(0, -1, libtorrent.reannounce_flags_t.ignore_min_interval)
+        self._connect_peers()
+        pause = min(2 * pause, DISCOVERY_MAX_PAUSE)
+        self._discovery = self._loop.call_later(pause, self._discover, pause)
+
+    def _strand(self, pack: dict[str, Any]) -> None:
+        """Fail every wait: the DHT, this torrent's only source, reached no node."""
+        nodes = pack.get("dht_bootstrap_nodes", "libtorrent's default routers")
+        error = NoPeers(
+            f"the DHT has no nodes: none of its bootstrap nodes ({nodes}) answered within "
+            f"{DHT_BOOTSTRAP_WAIT:g} s, and it is the only way to find peers for this torrent; "
+            f"{_PEER_HINT}{_DHT_NODES_HINT}",
+            infohash=self.infohash,
+        )
+        _fail(self._stranded_future(), error)
+        dropped = [piece for piece, future in self._fetching.items() if not future.done()]
+        for piece in dropped:
+            _fail(self._fetching.pop(piece), error)
+        if dropped:
+            self._handle.prioritize_pieces([(piece, _DONT_DOWNLOAD) for piece in dropped])
 
     def _peer_summary(self) -> str:
         given = f"{len(self._peers)} peer(s) given"
@@ -509,10 +619,86 @@ class Torrent:
             self._waiters[piece] = self._waiters.get(piece, 0) + 1
         if new:
             self._rounds += 1
+            idle = len(self._fetching) == len(new)  # nothing else in flight
+            if idle:
+                self._wake()
             self._handle.prioritize_pieces([(piece, _TOP_PRIORITY) for piece in new])
+            self._watch_chokes(idle)
         if waits:
             self._connect_peers()
+            self._keep_discovering()
         return waits
+
+    def _wake(self) -> None:
+        """Before a round on an idle torrent: let every known peer be dialled again at once.
+
+        While no piece is wanted the torrent looks upload-only (BEP 21), so
+        seeds found by trackers, the DHT or PEX hang up on it (qBittorrent
+        does within milliseconds), and libtorrent then waits
+        ``min_reconnect_time`` before dialling them again. Leaving upload mode
+        clears every known peer's last-connected time (libtorrent's own
+        fast-reconnect path); entering it first cancels no request, since
+        none is in flight.
+        """
+        import libtorrent
+
+        upload_mode = libtorrent.torrent_flags.upload_mode
+        self._handle.set_flags(upload_mode)
+        self._handle.unset_flags(upload_mode)
+
+    def _watch_chokes(self, idle: bool) -> None:
+        """Check, ``rechoke_grace`` seconds from now, that some peer lets this round through.
+
+        A round on an idle torrent starts the wait afresh; a round joining
+        others keeps the pending check.
+        """
+        if idle and self._choke_check is not None:
+            self._choke_check.cancel()
+            self._choke_check = None
+        if self._choke_check is None:
+            grace = self._client.settings.rechoke_grace
+            self._choke_check = self._loop.call_later(grace, self._on_choke_check, grace)
+
+    def _on_choke_check(self, grace: float) -> None:
+        """Reconnect when every peer still chokes us while pieces are wanted.
+
+        Between rounds libtorrent tells each peer it is not interested (BEP 3:
+        nothing is wanted). rTorrent chokes at once and, for a peer it choked
+        less than 10 s ago, waits for its 30 s unchoke cycle even once the
+        peer is interested again; a fresh connection is unchoked at once.
+        libtorrent cannot stay interested without asking for bytes nobody
+        wants, so a round that every connected peer still chokes after
+        ``grace`` seconds (and four round trips of the slowest) reconnects
+        them (pause and resume the torrent), if one of them had sent us
+        pieces on its connection. The check repeats,
+        doubling its wait, while the round is waiting.
+        """
+        import libtorrent
+
+        self._choke_check = None
+        if self._gone is not None or not any(not f.done() for f in self._fetching.values()):
+            return
+        peers = [
+            info
+            for info in self._handle.get_peer_info()
+            if not info.flags & libtorrent.peer_info.connecting
+            and not info.flags & libtorrent.peer_info.handshake
+        ]
+        choked = all(info.flags & libtorrent.peer_info.remote_choked for info in peers)
+        # Only a peer that served this connection before and chokes it now was
+        # choked by our NOT_INTERESTED; one that never unchoked it (Transmission
+        # before its first 10 s cycle) would treat a new connection no better.
+        served = any(info.total_download > 0 for info in peers)
+        # A far peer needs round trips to answer our INTERESTED: four of the slowest.
+        rtt = max((info.rtt for info in peers), default=0) / 1000
+        if peers and choked and served and grace >= 4 * rtt:
+            self._reconnects += 1
+            self._counted_before = self._counters(self._handle.status())
+            self._handle.pause()
+            self._handle.resume()
+            self._wake()
+            self._connect_peers()
+        self._choke_check = self._loop.call_later(2 * grace, self._on_choke_check, 2 * grace)
 
     def _release(self, waits: dict[int, asyncio.Future[None]]) -> None:
         """A caller stops waiting for ``waits`` (done, failed, timed out or cancelled).
@@ -605,15 +791,31 @@ class Torrent:
 
     # -- statistics -----------------------------------------------------------------
 
+    def _counters(self, status: libtorrent.torrent_status | None) -> tuple[int, int, int]:
+        """(payload, redundant, failed) bytes downloaded since the torrent was added.
+
+        libtorrent's ``total_*`` counters restart at each resume; the counts
+        from before each reconnect are added back.
+        """
+        if status is None:
+            return self._counted_before
+        payload, redundant, failed = self._counted_before
+        return (
+            payload + int(status.total_payload_download),
+            redundant + int(status.total_redundant_bytes),
+            failed + int(status.total_failed_bytes),
+        )
+
     @property
     def stats(self) -> TorrentStats:
         """Transfer counters right now (exact: read from libtorrent's status)."""
         status = self._final_status if self._gone is not None else self._handle.status()
+        payload, redundant, failed = self._counters(status)
         return TorrentStats(
             pieces_fetched=self._pieces_fetched,
-            bytes_fetched=int(status.total_payload_download) if status else 0,
-            redundant_bytes=int(status.total_redundant_bytes) if status else 0,
-            failed_bytes=int(status.total_failed_bytes) if status else 0,
+            bytes_fetched=payload,
+            redundant_bytes=redundant,
+            failed_bytes=failed,
             rounds=self._rounds,
             added_at=self._added_at,
             metadata_at=self._metadata_at,
@@ -630,7 +832,7 @@ class Torrent:
             peers_connected=int(status.num_peers) if status else 0,
             pieces_wanted=sum(not future.done() for future in self._fetching.values()),
             pieces_done=self._pieces_fetched,
-            bytes_fetched=int(status.total_payload_download) if status else 0,
+            bytes_fetched=self._counters(status)[0],
         )
 
     # -- resume data and checking ----------------------------------------------------
@@ -747,6 +949,10 @@ class Torrent:
         if self._gone is not None:
             return
         self._gone = error
+        for timer in (self._choke_check, self._discovery):
+            if timer is not None:
+                timer.cancel()
+        self._choke_check = self._discovery = None
         try:
             self._final_status = self._handle.status()
         except RuntimeError:  # the handle is already invalid
@@ -799,17 +1005,19 @@ class Torrent:
         trusts; a peer that alone sent a corrupt piece is banned and
         disconnected before this alert is handled. So the piece fails for
         good after :data:`MAX_HASH_FAILURES` failures, or at once when no
-        peer is left connected to send it again (waiting would only end in
-        a timeout).
+        peer is left, connected or to connect to, that could send it again
+        (waiting would only end in a timeout).
         """
         if self._gone is not None:
             return
         failures = self._hash_failures.get(piece, 0) + 1
         self._hash_failures[piece] = failures
         if failures < MAX_HASH_FAILURES:
-            if self._handle.status().num_peers > 0:
+            status = self._handle.status()
+            # a peer being dialled (one given while the bad one sent) may still send it
+            if status.num_peers > 0 or status.connect_candidates > 0:
                 return
-            reason = "and no peer is left connected to send it again"
+            reason = "and no peer is left connected or to connect to, to send it again"
         else:
             reason = f"{failures} times"
         self._handle.prioritize_pieces([(piece, _DONT_DOWNLOAD)])
