@@ -37,7 +37,12 @@ def blocks_covering(ranges: list[tuple[int, int]]) -> set[int]:
 
 @pytest.mark.parametrize(
     ("version", "piece_size", "verify"),
-    [("v2", 256 * KiB, "piece"), ("hybrid", 4096 * KiB, "piece"), ("v1", 4096 * KiB, "none")],
+    [
+        ("v2", 256 * KiB, "piece"),
+        ("hybrid", 4096 * KiB, "piece"),
+        ("v1", 4096 * KiB, "none"),
+        ("v2", 16384 * KiB, "piece"),
+    ],
 )
 async def test_table_and_five_frames_cost_the_block_floor(
     movie: Path, version: str, piece_size: int, verify: str
