@@ -67,6 +67,9 @@ async def test_hybrid_by_every_source_after_a_v2_connection_from_the_same_addres
     settings = Settings.loopback(metadata_timeout=3.0, piece_timeout=10.0, cache=False)
     floor = 0
     for kind in ("v2", "v1", "both", "v2", ".torrent", "v2", "v1"):
+        # One connection per address: the last leecher's must be gone, or
+        # qBittorrent refuses the next as a second connection from 127.0.0.1.
+        seeder.wait_disconnected()
         async with Client(settings) as client:
             video = await open_video(client, by[kind], peers=[seeder.endpoint])
             floor += await two_screenshots(video)

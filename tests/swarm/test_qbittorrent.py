@@ -53,7 +53,6 @@ async def test_torrent_file_against_qbittorrent_by_peer_and_by_tracker(
             swarm_video, tmp_path / "clip.torrent", piece_size=16 * KiB, trackers=[tracker.http_url]
         )
         seeder = seeders("qbittorrent", torrent=torrent, content_dir=swarm_video.parent)
-        seeder.set_preferences(enable_multi_connections_from_same_ip=False)
         assert tracker.wait_seeders(torrent) == 1
         # libtorrent's own min_reconnect_time (60 s): only dialling the seed again
         # when the round starts, not waiting out that time, meets the 5 s timeout.

@@ -145,6 +145,21 @@ class QBittorrentSeeder:
                 return int(torrent["uploaded_session"])
         raise LabError(f"qbittorrent lost torrent {self._hash}")
 
+    def connected(self) -> int:
+        """Peers connected to the torrent now: ``num_seeds`` + ``num_leechs`` (every 250 ms)."""
+        for torrent in self._torrents():
+            if torrent["hash"] == self._hash:
+                return int(torrent["num_seeds"]) + int(torrent["num_leechs"])
+        raise LabError(f"qbittorrent lost torrent {self._hash}")
+
+    def wait_disconnected(self, timeout: float = START_TIMEOUT) -> None:
+        """Return once qBittorrent counts no peer connected to the torrent."""
+        self._process.wait_for(
+            lambda: True if self.connected() == 0 else None,
+            timeout=timeout,
+            what="no peer connected",
+        )
+
     def set_preferences(self, **preferences: Any) -> None:
         """Change qBittorrent's preferences now (WebUI ``app/setPreferences``).
 
