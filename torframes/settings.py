@@ -235,6 +235,8 @@ def _alert_mask() -> int:
         | category.error_notification
         | category.storage_notification
         | category.piece_progress_notification
+        # peer_disconnected_alert: a handshake answered with another infohash (hybrids)
+        | category.connect_notification
     )
 
 

@@ -11,8 +11,6 @@ import pytest
 from torframes.testing.lab.clients import ClientSeeder, launch
 from torframes.testing.videos import make_video
 
-from .rtorrent_seeder import RtorrentSeeder
-
 #: Frames per second of the fixture video (each frame shows its own index).
 FPS = 24
 
@@ -26,21 +24,15 @@ def swarm_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def seeders(tmp_path: Path) -> Iterator[Callable[..., Any]]:
-    """``seeders(client, torrent=..., content_dir=..., **options)``: a started seeder.
+    """``seeders(client, torrent=..., content_dir=..., **options)``: a started lab seeder.
 
-    ``client="rtorrent"`` starts :class:`RtorrentSeeder` (needs ``infohash``);
-    the others come from the lab. Every one is closed when the test ends.
+    Options are :func:`~torframes.testing.lab.clients.launch`'s. Every one is
+    closed when the test ends.
     """
-    started: list[ClientSeeder | RtorrentSeeder] = []
+    started: list[ClientSeeder] = []
 
-    def start(client: str, **options: Any) -> ClientSeeder | RtorrentSeeder:
-        workdir = tmp_path / f"{client}-{len(started)}"
-        workdir.mkdir()
-        seeder: ClientSeeder | RtorrentSeeder
-        if client == "rtorrent":
-            seeder = RtorrentSeeder(workdir, **options)
-        else:
-            seeder = launch(client, workdir=workdir, **options)
+    def start(client: str, **options: Any) -> ClientSeeder:
+        seeder = launch(client, workdir=tmp_path / f"{client}-{len(started)}", **options)
         started.append(seeder)
         return seeder
 

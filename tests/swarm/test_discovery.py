@@ -22,7 +22,7 @@ import pytest
 from torframes.api.video import Video, open_video
 from torframes.errors import NoPeers
 from torframes.settings import Settings
-from torframes.testing.lab.clients import wait_uploaded
+from torframes.testing.lab.clients import start_tracker, wait_uploaded
 from torframes.testing.lab.clients.process import free_port
 from torframes.testing.lab.clients.torrents import make_torrent
 from torframes.testing.lab.lab import Lab, total_uploaded
@@ -30,7 +30,6 @@ from torframes.testing.videos import read_frame_index
 from torframes.torrent.client import Client
 
 from .conftest import FPS
-from .tracker import OpenTracker
 
 pytestmark = pytest.mark.swarm
 
@@ -150,12 +149,12 @@ class HangingUpSeed:
 async def test_a_seed_that_hung_up_on_the_idle_torrent_is_dialled_again(
     swarm_video: Path, tmp_path: Path
 ) -> None:
-    bare = make_torrent(swarm_video, tmp_path / "bare.torrent", piece_size=16 * KiB)
-    tracker = OpenTracker(tmp_path, [str(lt.torrent_info(str(bare)).info_hash())])
+    tracker = start_tracker(tmp_path)
     try:
         torrent = make_torrent(
             swarm_video, tmp_path / "clip.torrent", piece_size=16 * KiB, trackers=[tracker.http_url]
         )
+        tracker.allow(torrent)  # opentracker answers whitelisted torrents only
         seed = HangingUpSeed(torrent, swarm_video.parent)
         await asyncio.to_thread(seed.wait_announced)
         # The leecher accepts no connection: it must dial the seed itself.
@@ -176,21 +175,17 @@ async def test_a_seed_that_hung_up_on_the_idle_torrent_is_dialled_again(
 async def test_torrent_whose_only_source_is_a_tracker(
     client_name: str, swarm_video: Path, tmp_path: Path
 ) -> None:
-    bare = make_torrent(swarm_video, tmp_path / "bare.torrent", piece_size=16 * KiB)
-    tracker = OpenTracker(tmp_path, [str(lt.torrent_info(str(bare)).info_hash())])
-    try:
+    with Lab(tmp_path / "lab", tracker=True) as lab:
+        assert lab.tracker is not None
         torrent = make_torrent(
             swarm_video,
             tmp_path / "clip.torrent",
             piece_size=16 * KiB,
-            trackers=[tracker.http_url, tracker.udp_url],
+            trackers=[lab.tracker.http_url, lab.tracker.udp_url],
         )
-        with Lab(tmp_path / "lab") as lab:
-            lab.seed(torrent, swarm_video.parent, client=client_name, announce=True)
-            async with Client(lab.settings(piece_timeout=30)) as client:
-                video = await open_video(client, torrent.read_bytes())
-                assert video.torrent.peers == ()
-                floor = await two_screenshots(video)
-            assert total_uploaded(lab.seeders) == floor
-    finally:
-        tracker.close()
+        lab.seed(torrent, swarm_video.parent, client=client_name, announce=True)
+        async with Client(lab.settings(piece_timeout=30)) as client:
+            video = await open_video(client, torrent.read_bytes())
+            assert video.torrent.peers == ()
+            floor = await two_screenshots(video)
+        assert total_uploaded(lab.seeders) == floor

@@ -14,13 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import libtorrent as lt
 import pytest
 
 from torframes.api.video import open_video
 from torframes.settings import Settings
 from torframes.testing.lab.clients import wait_uploaded
-from torframes.testing.lab.clients.process import free_port
 from torframes.testing.lab.clients.torrents import make_torrent
 from torframes.testing.videos import read_frame_index
 from torframes.torrent.client import Client
@@ -64,13 +62,8 @@ async def table_and_five_screenshots(
 async def test_rtorrent_rounds_beat_its_30_s_rechoke(
     swarm_video: Path, tmp_path: Path, seeders: Callable[..., Any]
 ) -> None:
-    # rTorrent loads only torrents with a tracker; nobody answers this one.
-    silent_tracker = f"http://127.0.0.1:{free_port()}/announce"
-    torrent = make_torrent(
-        swarm_video, tmp_path / "clip.torrent", piece_size=16 * KiB, trackers=[silent_tracker]
-    )
-    infohash = str(lt.torrent_info(str(torrent)).info_hash())
-    seeder = seeders("rtorrent", torrent=torrent, content_dir=swarm_video.parent, infohash=infohash)
+    torrent = make_torrent(swarm_video, tmp_path / "clip.torrent", piece_size=16 * KiB)
+    seeder = seeders("rtorrent", torrent=torrent, content_dir=swarm_video.parent)
     floor = await table_and_five_screenshots(torrent, seeder, piece_timeout=5.0)
     assert wait_uploaded(seeder, floor) == floor
 

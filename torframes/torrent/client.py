@@ -43,7 +43,7 @@ from torframes.torrent.sources import (
     infohash_of,
     parse_source,
 )
-from torframes.torrent.torrent import Peer, Torrent, _fail, _resolve
+from torframes.torrent.torrent import INVALID_INFO_HASH, Peer, Torrent, _fail, _resolve
 
 if TYPE_CHECKING:
     import libtorrent
@@ -290,6 +290,7 @@ class Client:
             libtorrent.save_resume_data_alert: self._on_resume_data,
             libtorrent.save_resume_data_failed_alert: self._on_resume_data_failed,
             libtorrent.cache_flushed_alert: self._on_flushed,
+            libtorrent.peer_disconnected_alert: self._on_peer_disconnected,
         }
         self._session = session
         assert self._loop is not None
@@ -640,6 +641,16 @@ class Client:
         torrent = self._torrent_of(alert)
         if torrent is not None:
             torrent._on_flushed()
+
+    def _on_peer_disconnected(self, alert: Any) -> None:
+        torrent = self._torrent_of(alert)
+        if torrent is not None:
+            error = alert.error
+            wrong_hash = (
+                error.value() == INVALID_INFO_HASH and error.category().name() == "libtorrent"
+            )
+            host, port = alert.endpoint
+            torrent._on_peer_disconnected((str(host), int(port)), wrong_hash=wrong_hash)
 
     def _on_resume_data_failed(self, alert: Any) -> None:
         torrent = self._torrent_of(alert)

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
     from torframes.torrent.client import Client
 
-__all__ = ["MAX_HASH_FAILURES", "Peer", "Torrent"]
+__all__ = ["INVALID_INFO_HASH", "MAX_HASH_FAILURES", "MAX_HASH_REDIALS", "Peer", "Torrent"]
 
 #: A peer address: (host, port).
 Peer = tuple[str, int]
@@ -66,6 +66,11 @@ _DHT_NODES_HINT = (
     ", or give the DHT bootstrap nodes that answer "
     "(Settings(libtorrent={'dht_bootstrap_nodes': 'host:port,...'}))"
 )
+
+#: libtorrent's ``errors::invalid_info_hash``: a peer answered our handshake with another hash.
+INVALID_INFO_HASH = 39
+#: Times one peer that answered with another infohash is dialled again at once.
+MAX_HASH_REDIALS = 3
 
 _TOP_PRIORITY = 7
 _DONT_DOWNLOAD = 0
@@ -146,6 +151,8 @@ class Torrent:
         self._checking: list[asyncio.Future[None]] = []
         #: Called with each newly verified piece (widgets follow the download through this).
         self._piece_listeners: list[Callable[[int], object]] = []
+        #: Peers dialled again after answering our handshake with another infohash.
+        self._hash_redials: dict[Peer, int] = {}
         #: Called when the torrent is shut (the block reader closes its connections).
         self._on_shut: list[Callable[[], object]] = []
         self.add_peers(peers)
@@ -1030,6 +1037,30 @@ class Torrent:
                     infohash=self.infohash,
                 ),
             )
+
+    def _on_peer_disconnected(self, peer: Peer, *, wrong_hash: bool) -> None:
+        """Dial ``peer`` again at once if it answered our handshake with another infohash.
+
+        A hybrid torrent has two infohashes (BEP 52: v1, and v2 truncated to
+        20 bytes in handshakes). qBittorrent 4.5 (libtorrent 2.0) remembers a
+        peer by address and whether it last spoke v2: after a v2 connection
+        from our address it answers a v1 handshake with the truncated v2
+        hash, which a torrent that knows only its v1 hash (v1 magnet or
+        infohash) rejects. The failed connection makes it forget the address,
+        so a second handshake is answered with the v1 hash; libtorrent
+        itself would dial again only after ``min_reconnect_time`` times the
+        failures. At most :data:`MAX_HASH_REDIALS` times per peer, so a peer
+        that holds another torrent is not dialled forever.
+        """
+        if not wrong_hash or self._gone is not None or not self._awaiting():
+            return
+        redials = self._hash_redials.get(peer, 0)
+        if redials >= MAX_HASH_REDIALS:
+            return
+        self._hash_redials[peer] = redials + 1
+        if not any(not future.done() for future in self._fetching.values()):
+            self._wake()  # nothing in flight: clear libtorrent's wait before redialling
+        self._handle.connect_peer(peer)
 
     def _on_read_piece(self, piece: int, error: str | None, data: bytes) -> None:
         future = self._reading.pop(piece, None)

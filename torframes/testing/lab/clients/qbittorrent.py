@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from typing import Any
@@ -143,6 +144,34 @@ class QBittorrentSeeder:
             if torrent["hash"] == self._hash:
                 return int(torrent["uploaded_session"])
         raise LabError(f"qbittorrent lost torrent {self._hash}")
+
+    def connected(self) -> int:
+        """Peers connected to the torrent now: ``num_seeds`` + ``num_leechs`` (every 250 ms)."""
+        for torrent in self._torrents():
+            if torrent["hash"] == self._hash:
+                return int(torrent["num_seeds"]) + int(torrent["num_leechs"])
+        raise LabError(f"qbittorrent lost torrent {self._hash}")
+
+    def wait_disconnected(self, timeout: float = START_TIMEOUT) -> None:
+        """Return once qBittorrent counts no peer connected to the torrent."""
+        self._process.wait_for(
+            lambda: True if self.connected() == 0 else None,
+            timeout=timeout,
+            what="no peer connected",
+        )
+
+    def set_preferences(self, **preferences: Any) -> None:
+        """Change qBittorrent's preferences now (WebUI ``app/setPreferences``).
+
+        For example ``enable_multi_connections_from_same_ip=False``, its own
+        default, which the lab's profile turns on.
+        """
+        form = urllib.parse.urlencode({"json": json.dumps(preferences)}).encode()
+        self._call("app/setPreferences", form, "application/x-www-form-urlencoded")
+        current = json.loads(self._call("app/preferences"))
+        changed = {key: current.get(key) for key in preferences}
+        if changed != preferences:
+            raise LabError(f"qbittorrent kept {changed}, not {preferences}")
 
     def close(self) -> None:
         if self._final is None and self._process.alive() and hasattr(self, "_hash"):
