@@ -525,6 +525,17 @@ class Settings(BaseSettings):
         8, ge=1, description="Most peers the block reader connects to per torrent."
     )
 
+    # -- whole pieces from many peers (issue 12, slice wirepieces) --------------
+    duplicate_requests: bool = Field(
+        False,
+        description=(
+            "libtorrent's own end-game, which may ask one block of several peers: a "
+            "faster tail, more bytes. False: with two or more peers connected, each "
+            "block of a round of whole pieces is asked of exactly one peer, over "
+            "torframes' own connections, so the peers upload exactly the piece floor."
+        ),
+    )
+
     # -- passthrough ---------------------------------------------------------
     libtorrent: dict[str, LibtorrentValue] = Field(
         default_factory=dict,

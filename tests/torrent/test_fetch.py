@@ -184,11 +184,13 @@ async def test_a_corrupt_seeder_is_dropped_and_a_good_one_serves_the_pieces(
     """Two seeders of one torrent, one serving every piece corrupt: every read still verifies.
 
     libtorrent bans the corrupt seeder and asks the good one again; the
-    good seeder sends each piece exactly once.
+    good seeder sends each piece exactly once. (libtorrent's own fetching,
+    ``duplicate_requests``: torframes' one-peer-per-block rounds may never
+    ask the corrupt seeder.)
     """
     data = contents("half-corrupt", 8 * PIECE)
     good = await swarm.aseed({"half.bin": data}, piece_size=PIECE)
-    settings = Settings.loopback(piece_timeout=30)
+    settings = Settings.loopback(piece_timeout=30, duplicate_requests=True)
     async with LocalSwarm(host="127.0.0.2") as bad_swarm, Client(settings) as client:
         bad = await bad_swarm.aseed({"half.bin": data}, piece_size=PIECE, corrupt_pieces=range(8))
         assert bad.infohash == good.infohash

@@ -143,6 +143,10 @@ class Torrent:
         self._counted_before = (0, 0, 0)
         self._pieces_fetched = 0
         self._rounds = 0
+        #: PIECE payload of whole pieces fetched over our own connections (wire/pieces.py).
+        self._wire_bytes = 0
+        #: Of those, bytes of pieces that failed their check.
+        self._wire_failed = 0
         self._final_status: libtorrent.torrent_status | None = None
         self._gone: TorframesError | None = None
         self._removal: asyncio.Future[None] | None = None
@@ -629,12 +633,23 @@ class Torrent:
             idle = len(self._fetching) == len(new)  # nothing else in flight
             if idle:
                 self._wake()
-            self._handle.prioritize_pieces([(piece, _TOP_PRIORITY) for piece in new])
-            self._watch_chokes(idle)
+            from torframes.torrent.wire.pieces import start_round
+
+            start_round(self, self._client.settings, new, idle=idle)
         if waits:
             self._connect_peers()
             self._keep_discovering()
         return waits
+
+    def _ask_libtorrent(self, pieces: list[int], *, idle: bool = False) -> None:
+        """Let libtorrent fetch ``pieces`` (top priority), watching that peers let them through.
+
+        ``idle``: nothing else was in flight (see :meth:`_watch_chokes`).
+        """
+        if self._gone is not None:
+            return
+        self._handle.prioritize_pieces([(piece, _TOP_PRIORITY) for piece in pieces])
+        self._watch_chokes(idle)
 
     def _wake(self) -> None:
         """Before a round on an idle torrent: let every known peer be dialled again at once.
@@ -808,9 +823,9 @@ class Torrent:
             return self._counted_before
         payload, redundant, failed = self._counted_before
         return (
-            payload + int(status.total_payload_download),
+            payload + int(status.total_payload_download) + self._wire_bytes,
             redundant + int(status.total_redundant_bytes),
-            failed + int(status.total_failed_bytes),
+            failed + int(status.total_failed_bytes) + self._wire_failed,
         )
 
     @property

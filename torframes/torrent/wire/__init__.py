@@ -13,7 +13,8 @@ Modules, one job each:
 * ``connection`` — one peer: handshake, choke state, pipelined requests, hash requests;
 * ``blocks``     — which blocks hold a byte range; the block floor;
 * ``merkle``     — BEP 52 trees: which hashes to ask, proofs checked against ``pieces root``;
-* ``reader``     — :class:`BlockReader`: blocks from several peers, failover, fallback.
+* ``reader``     — :class:`BlockReader`: blocks from several peers, failover, fallback;
+* ``pieces``     — rounds of whole pieces from several peers, each block asked once (issue 12).
 """
 
 from torframes.torrent.wire.blocks import Block, block_floor, blocks_for_range

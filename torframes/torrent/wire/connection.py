@@ -258,6 +258,10 @@ class PeerConnection:
                 ) from None
         self._check_open()
 
+    async def wait_changed(self) -> None:
+        """Until the next unchoke, choke, allowed-fast piece or the end of the connection."""
+        await self._changed.wait()
+
     def _state_changed(self) -> None:
         """Wake whoever waits for an unchoke, an allowed-fast piece or the end."""
         self._changed.set()

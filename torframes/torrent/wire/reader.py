@@ -98,6 +98,9 @@ class BlockReader:
         #: 127.0.0.1 libtorrent's session dials from (Transmission drops a second
         #: connection from an address it is connected to).
         self._loopback_source = "127.{}.{}.{}".format(*os.urandom(3))
+        #: PIECE payload fetched here for rounds of whole pieces (:mod:`.pieces`): counted
+        #: in the torrent's ``bytes_fetched``, not in :attr:`block_bytes`.
+        self.piece_bytes = 0
         #: Reads answered from whole pieces because no peer could serve blocks.
         self.fallbacks = 0
         #: Blocks whose bytes failed their check (merkle leaf, or outvoted by peers).
@@ -107,8 +110,9 @@ class BlockReader:
 
     @property
     def block_bytes(self) -> int:
-        """PIECE payload bytes received by this reader, from every peer (duplicates too)."""
-        return self._gone_payload + sum(c.payload_bytes for c in self._connections.values())
+        """PIECE payload bytes received for block reads, from every peer (duplicates too)."""
+        received = self._gone_payload + sum(c.payload_bytes for c in self._connections.values())
+        return received - self.piece_bytes
 
     @property
     def hash_bytes(self) -> int:
