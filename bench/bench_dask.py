@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import json
 import math
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -53,6 +55,7 @@ def child(sources: Path, dask_workers: int, slots: int, frames: int) -> None:
 
     magnets = sources.read_text().split()
     folder = Path(tempfile.mkdtemp(prefix="bench-dask-"))
+    atexit.register(shutil.rmtree, folder, True)  # nothing left behind
     settings = Settings.loopback(  # no persistent cache: every run starts from nothing
         service_metadata_timeout=30,
         service_index_timeout=60,
@@ -204,6 +207,7 @@ def main() -> None:
     from torframes.testing import LocalSwarm, make_video
 
     folder = Path(tempfile.mkdtemp(prefix="bench-dask-seed-"))
+    atexit.register(shutil.rmtree, folder, True)  # nothing left behind
     video = make_video(folder / "clip.mp4", frames=48, gop=12)
     data = video.read_bytes()
     runs: list[tuple[str, dict[str, Any]]] = []
