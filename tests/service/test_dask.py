@@ -86,18 +86,19 @@ async def test_mixed_jobs_equal_the_local_executor_job_by_job(
     swarm, clip: Path, tmp_path: Path, settings_for, dead_magnet, truncated_mp4, cluster
 ) -> None:
     data = clip.read_bytes()
-    good = [swarm.seed({f"dask-good-{i}.mp4": data}, piece_size=PIECE) for i in range(6)]
+    good = [swarm.seed({f"dask-good-{i}.mp4": data}, piece_size=PIECE) for i in range(20)]
     noise = [
         swarm.seed({f"dask-noise-{i}.mp4": random.Random(i).randbytes(40_000)}, piece_size=PIECE)
-        for i in range(2)
+        for i in range(6)
     ]
     cut = [swarm.seed({"dask-cut.mp4": truncated_mp4("dask")}, piece_size=PIECE)]
     no_video = [
         swarm.seed({f"dask-docs-{i}/readme.txt": b"text" * 3000}, piece_size=PIECE)
-        for i in range(2)
+        for i in range(6)
     ]
-    dead = [dead_magnet(f"dask-dead-{i}") for i in range(2)]
+    dead = [dead_magnet(f"dask-dead-{i}") for i in range(6)]
     sources = [s.magnet for s in good + noise + cut + no_video] + dead + ["no-such"]
+    assert len(sources) == 40  # the 40 mixed jobs
     settings = settings_for(cache=False)
 
     async def run(**where: Any) -> tuple[pd.DataFrame, pd.DataFrame, Any]:
