@@ -19,35 +19,20 @@ from pathlib import Path
 import libtorrent as lt
 import pytest
 
-from torframes.api.video import Video, open_video
+from torframes.api.video import open_video
 from torframes.errors import NoPeers
 from torframes.settings import Settings
 from torframes.testing.lab.clients import start_tracker, wait_uploaded
 from torframes.testing.lab.clients.process import free_port
 from torframes.testing.lab.clients.torrents import make_torrent
 from torframes.testing.lab.lab import Lab, total_uploaded
-from torframes.testing.videos import read_frame_index
 from torframes.torrent.client import Client
 
-from .conftest import FPS
+from .screenshots import two_screenshots
 
 pytestmark = pytest.mark.swarm
 
 KiB = 1024
-
-
-async def two_screenshots(video: Video) -> int:
-    """Decode two keyframes, check each shows its own index; the piece floor, checked."""
-    picks = video.select(2, "even")
-    seen = [
-        (round(float(row["time"]) * FPS), read_frame_index(image))
-        async for row, image in video.frames(picks)
-    ]
-    assert len(seen) == 2
-    assert all(shown == wanted for wanted, shown in seen)
-    stats = video.stats
-    assert stats.bytes_fetched == stats.piece_floor
-    return stats.piece_floor
 
 
 async def test_dht_without_nodes_is_named_early() -> None:
