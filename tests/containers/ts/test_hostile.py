@@ -20,6 +20,7 @@ from torframes.errors import (
     TruncatedContainer,
     UnsupportedContainer,
 )
+from torframes.testing.mutate import mutate
 from torframes.testing.ts import make_ts
 
 DELIBERATE = {MalformedContainer, TruncatedContainer, IndexTooLarge, UnsupportedContainer}
@@ -90,26 +91,7 @@ def _hot_spots(data: bytes) -> list[int]:
 @given(data=st.data())
 def test_fuzz_mutated_files(seeds: list[bytes], data: st.DataObject) -> None:
     original = seeds[data.draw(st.integers(0, len(seeds) - 1), label="seed")]
-    mutated = bytearray(original)
-    spots = _hot_spots(original)
-    for _ in range(data.draw(st.integers(1, 8), label="mutations")):
-        if data.draw(st.booleans()):
-            at = data.draw(st.sampled_from(spots)) + data.draw(st.integers(0, 7))
-        else:
-            at = data.draw(st.integers(0, len(mutated) - 1))
-        at = min(at, len(mutated) - 1)
-        kind = data.draw(st.sampled_from(["byte", "byte", "ff", "zero", "insert", "delete"]))
-        if kind == "byte":
-            mutated[at] = data.draw(st.integers(0, 255))
-        elif kind == "ff":
-            mutated[at] = 0xFF
-        elif kind == "zero":
-            mutated[at] = 0
-        elif kind == "insert":
-            mutated[at:at] = data.draw(st.binary(min_size=1, max_size=16))
-        else:
-            del mutated[at : at + data.draw(st.integers(1, 16))]
-    parse(bytes(mutated))
+    parse(mutate(data, original, _hot_spots(original)))
 
 
 @settings(
