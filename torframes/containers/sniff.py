@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from torframes.containers.avi import AviIndexParser
 from torframes.containers.base import (
     ByteRange,
     ByteStore,
@@ -26,6 +27,9 @@ from torframes.containers.base import (
     IndexParser,
     Need,
 )
+from torframes.containers.matroska import MatroskaIndexParser
+from torframes.containers.mp4 import Mp4IndexParser
+from torframes.containers.ts import TsIndexParser
 from torframes.containers.ts.packets import detect_format
 from torframes.errors import TruncatedContainer, UnsupportedContainer
 
@@ -157,17 +161,9 @@ class AutoIndexParser(IndexParser):
 
 def _parser_class(container: str) -> type[IndexParser]:
     if container == "mp4":
-        from torframes.containers.mp4 import Mp4IndexParser
-
         return Mp4IndexParser
     if container == "avi":
-        from torframes.containers.avi import AviIndexParser
-
         return AviIndexParser
     if container == "mpegts":
-        from torframes.containers.ts import TsIndexParser
-
         return TsIndexParser
-    from torframes.containers.matroska import MatroskaIndexParser  # "matroska" and "webm"
-
-    return MatroskaIndexParser
+    return MatroskaIndexParser  # "matroska" and "webm"

@@ -810,6 +810,14 @@ class Torrent:
         if self._gone is None:
             for peer in new:
                 self._handle.connect_peer(peer)
+            if new:
+                self._preconnect()
+
+    def _preconnect(self) -> None:
+        """Let our own peer connections open early (see :func:`.wire.pieces.preconnect`)."""
+        from torframes.torrent.wire.pieces import preconnect
+
+        preconnect(self, self._client.settings)
 
     # -- statistics -----------------------------------------------------------------
 
@@ -1004,6 +1012,7 @@ class Torrent:
         self._metadata_at = time.monotonic()
         self._sync_held()
         _resolve(self._metadata, None)
+        self._preconnect()
 
     def _on_piece_finished(self, piece: int) -> None:
         if self._checking_storage and piece not in self._fetching:

@@ -14,7 +14,10 @@ fast`` piece), keeps at most :attr:`depth` requests in flight, and fails
 with a :class:`PeerFailed` subclass the caller can act on: the peer
 choked (:class:`PeerChoked`), refused (:class:`PeerRefused`, BEP 6
 ``reject``), did not answer in time (:class:`PeerStalled`) or went away
-(:class:`PeerGone`). This module decides nothing about which peer to ask.
+(:class:`PeerGone`). This module decides nothing about which peer to ask,
+but measures what a scheduler needs to choose: the round trip of the
+handshake, the bytes queued, and the rate at which blocks arrive while
+the pipeline is busy (:meth:`PeerConnection.expected_seconds`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from collections.abc import Callable
 from typing import Any
 
 from torframes.torrent.wire import messages as m
@@ -39,6 +43,14 @@ __all__ = [
 
 #: Requests in flight per peer unless its BEP 10 ``reqq`` says fewer.
 DEFAULT_DEPTH = 16
+#: Seconds of busy pipeline the rate estimate looks back over (older samples fade).
+RATE_WINDOW = 2.0
+#: Blocks timed on a busy pipeline before the rate counts as measured: blocks come
+#: in bursts (TCP segments, a shaper's ticks), so one or two gaps say little.
+RATE_SAMPLES = 4
+#: Pieces a torrent is taken to have at most while its metadata is not in: bounds the
+#: bitfield a peer may send before we can check it (512 KiB).
+UNKNOWN_PIECES = 1 << 22
 #: Our peer id (BEP 20 style: client code and version, then random bytes).
 _ID_PREFIX = b"-TF0100-"
 
@@ -105,9 +117,10 @@ class PeerConnection:
         writer: asyncio.StreamWriter,
         theirs: m.Handshake,
         *,
-        num_pieces: int,
+        num_pieces: int | None,
         timeout: float,
         depth: int = DEFAULT_DEPTH,
+        rtt: float = 0.0,
     ) -> None:
         self.address = address
         self.handshake = theirs
@@ -116,7 +129,7 @@ class PeerConnection:
         self._reader = reader
         self._writer = writer
         self._num_pieces = num_pieces
-        self._limit = m.max_message_size(num_pieces)
+        self._limit = m.max_message_size(UNKNOWN_PIECES if num_pieces is None else num_pieces)
         self.choked = True
         #: Chokes received after an unchoke.
         self._chokes = 0
@@ -137,6 +150,19 @@ class PeerConnection:
         #: PIECE payload bytes received (asked for or not) and BEP 52 hash bytes received.
         self.payload_bytes = 0
         self.hash_bytes = 0
+        #: Round trip, seconds: the handshake's, then refined by blocks asked of an idle pipe.
+        self.rtt = rtt
+        #: Requests taken by :meth:`request` and not ended (waiting for a slot or in flight).
+        self.queued = 0
+        self.queued_bytes = 0
+        self._sent: dict[tuple[int, int, int], float] = {}
+        self._last_arrival: float | None = None
+        self._busy_bytes = 0.0
+        self._busy_seconds = 0.0
+        self._busy_samples = 0
+        #: Blocks this peer answered.
+        self.answered = 0
+        self._listeners: list[Callable[[], object]] = []
         self._task = asyncio.ensure_future(self._read_loop())
 
     # -- opening ---------------------------------------------------------------------------
@@ -147,7 +173,7 @@ class PeerConnection:
         address: tuple[str, int],
         info_hash: bytes,
         *,
-        num_pieces: int,
+        num_pieces: int | None,
         v2: bool = False,
         timeout: float = 10.0,
         peer_id: bytes | None = None,
@@ -160,7 +186,8 @@ class PeerConnection:
         unless given: a seeder reached twice (directly and through a relay)
         drops a second connection with a peer id it already has. Raises
         :class:`PeerGone` when the peer cannot be reached, answers for another
-        torrent, or not in time.
+        torrent, or not in time. ``num_pieces`` is None while the torrent's
+        metadata is not in (then :meth:`set_num_pieces`).
         """
         host, port = address
         local = (local_host, 0) if local_host else None
@@ -171,16 +198,21 @@ class PeerConnection:
         except (OSError, asyncio.TimeoutError) as error:
             raise PeerGone(f"cannot connect to {host}:{port}: {error or 'timed out'}") from None
         ours = m.Handshake.ours(info_hash, peer_id or new_peer_id(), v2=v2)
+        loop = asyncio.get_running_loop()
         try:
             writer.write(ours.encode())
+            sent = loop.time()
             raw = await asyncio.wait_for(reader.readexactly(m.HANDSHAKE_SIZE), timeout)
+            rtt = loop.time() - sent
             theirs = m.Handshake.decode(raw)
             if theirs.info_hash != ours.info_hash:
                 raise PeerGone(f"{host}:{port} answered for another torrent")
         except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, WireError) as error:
             writer.close()
             raise PeerGone(f"no handshake from {host}:{port}: {error or 'timed out'}") from None
-        connection = cls(address, reader, writer, theirs, num_pieces=num_pieces, timeout=timeout)
+        connection = cls(
+            address, reader, writer, theirs, num_pieces=num_pieces, timeout=timeout, rtt=rtt
+        )
         if theirs.extended:
             handshake = {"m": {}, "v": "torframes", "reqq": 256}
             connection._send(m.Extended(0, _bencode(handshake)))
@@ -205,16 +237,109 @@ class PeerConnection:
         """True when a request for ``piece`` would be served now (unchoked or allowed fast)."""
         return not self.choked or piece in self.allowed_fast
 
+    def set_num_pieces(self, num_pieces: int) -> None:
+        """The torrent's piece count, once its metadata is in (for a connection opened before).
+
+        The bitfield that came meanwhile is checked now (BEP 3: one bit per
+        piece, padded to whole bytes); a wrong one ends the connection.
+        """
+        if self._num_pieces is not None:
+            return
+        self._num_pieces = num_pieces
+        self._limit = m.max_message_size(num_pieces)
+        try:
+            self._check_bitfield()
+        except WireError as error:
+            self._fail(PeerGone(f"{self._name} broke the protocol: {error.message}"))
+            self._task.cancel()
+            self._writer.close()
+
+    def _check_bitfield(self) -> None:
+        bits = self._bitfield
+        if bits is not None and len(bits.bits) != -(-(self._num_pieces or 0) // 8):
+            raise WireError(f"a bitfield of {len(bits.bits)} bytes (BEP 3)")
+
+    # -- speed ------------------------------------------------------------------------------
+
+    @property
+    def rate(self) -> float | None:
+        """Bytes/s the peer sends while our pipeline to it is busy; None before it is measured.
+
+        Measured only over blocks that were asked before the previous block
+        arrived (so the time between arrivals is the link's, not a round
+        trip), over the last :data:`RATE_WINDOW` seconds of such time, once
+        :data:`RATE_SAMPLES` blocks were.
+        """
+        if self._busy_samples < RATE_SAMPLES or self._busy_seconds <= 0:
+            return None
+        return self._busy_bytes / self._busy_seconds
+
+    def expected_seconds(self, length: int, rate: float) -> float:
+        """Seconds until a block of ``length`` asked now would arrive, behind what is queued.
+
+        ``rate`` stands in for :attr:`rate` while it is unmeasured.
+        """
+        return self.rtt + (self.queued_bytes + length) / (self.rate or rate)
+
+    def on_change(self, listener: Callable[[], object]) -> Callable[[], None]:
+        """Call ``listener`` on every unchoke, choke, allowed-fast piece, ended request or
+        failure; returns the function that stops it."""
+        self._listeners.append(listener)
+
+        def remove() -> None:
+            with contextlib.suppress(ValueError):
+                self._listeners.remove(listener)
+
+        return remove
+
+    def _arrived(self, key: tuple[int, int, int], length: int) -> None:
+        """Account one answered request in the rate and round-trip estimates."""
+        sent = self._sent.pop(key, None)
+        now = asyncio.get_running_loop().time()
+        self.answered += 1
+        last = self._last_arrival
+        if sent is not None and last is not None and sent < last:
+            # asked before the previous block came: the pipe was busy since then
+            self._busy_bytes += length
+            self._busy_seconds += now - last
+            self._busy_samples += 1
+            if self._busy_seconds > RATE_WINDOW:
+                self._busy_bytes /= 2
+                self._busy_seconds /= 2
+        elif sent is not None and self.rate is not None:
+            # asked of an idle pipe: what is not transfer time is the round trip
+            sample = max(0.0, now - sent - length / self.rate)
+            self.rtt = 0.7 * self.rtt + 0.3 * sample
+        self._last_arrival = now
+
     # -- requests --------------------------------------------------------------------------
 
-    async def request(self, piece: int, begin: int, length: int) -> bytes:
-        """The block ``(piece, begin, length)`` from this peer; raises :class:`PeerFailed`."""
+    def request(self, piece: int, begin: int, length: int) -> asyncio.Task[bytes]:
+        """The block ``(piece, begin, length)`` from this peer; the task raises :class:`PeerFailed`.
+
+        The block counts in :attr:`queued` from this call on, so a scheduler
+        asking several blocks in one go sees each of them.
+        """
         self._check_open()
-        key = (piece, begin, length)
+        self.queued += 1
+        self.queued_bytes += length
+        task = asyncio.ensure_future(self._request((piece, begin, length)))
+        task.add_done_callback(lambda _: self._ended(length))
+        return task
+
+    def _ended(self, length: int) -> None:
+        self.queued -= 1
+        self.queued_bytes -= length
+        self._tell_listeners()
+
+    async def _request(self, key: tuple[int, int, int]) -> bytes:
+        piece, begin, length = key
         async with self._slots:
             await self._wait_unchoked(piece)
-            future = asyncio.get_running_loop().create_future()
+            loop = asyncio.get_running_loop()
+            future = loop.create_future()
             self._requests[key] = future
+            self._sent[key] = loop.time()
             self._send(m.Request(piece, begin, length))
             try:
                 return await asyncio.wait_for(asyncio.shield(future), self.timeout)
@@ -230,6 +355,7 @@ class PeerConnection:
             finally:
                 if self._requests.get(key) is future:
                     del self._requests[key]
+                self._sent.pop(key, None)
 
     def _drop_request(self, key: tuple[int, int, int]) -> None:
         if self._requests.pop(key, None) is not None and not self.closed:
@@ -266,6 +392,11 @@ class PeerConnection:
         """Wake whoever waits for an unchoke, an allowed-fast piece or the end."""
         self._changed.set()
         self._changed = asyncio.Event()
+        self._tell_listeners()
+
+    def _tell_listeners(self) -> None:
+        for listener in list(self._listeners):
+            listener()
 
     async def hashes(
         self, pieces_root: bytes, base: int, index: int, length: int, proof_layers: int
@@ -307,8 +438,10 @@ class PeerConnection:
     def _on_message(self, message: m.Message) -> None:
         if isinstance(message, m.Piece):
             self.payload_bytes += len(message.data)
-            future = self._requests.pop((message.piece, message.begin, len(message.data)), None)
+            key = (message.piece, message.begin, len(message.data))
+            future = self._requests.pop(key, None)
             if future is not None and not future.done():
+                self._arrived(key, len(message.data))
                 future.set_result(message.data)
         elif isinstance(message, m.Hashes):
             self.hash_bytes += 32 * len(message.hashes)
@@ -334,10 +467,10 @@ class PeerConnection:
             self._haves.add(message.piece)
             self.announced = True
         elif isinstance(message, m.Bitfield):
-            if len(message.bits) != -(-self._num_pieces // 8):
-                raise WireError(f"a bitfield of {len(message.bits)} bytes (BEP 3)")
             self._bitfield = message
             self.announced = True
+            if self._num_pieces is not None:
+                self._check_bitfield()
         elif isinstance(message, m.HaveAll):
             self.have_all = self.announced = True
         elif isinstance(message, m.HaveNone):

@@ -36,22 +36,29 @@ import contextlib
 import hashlib
 import weakref
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from torframes.torrent.wire import merkle
 from torframes.torrent.wire.blocks import Block, blocks_for_range
 from torframes.torrent.wire.connection import PeerChoked, PeerConnection, PeerFailed, PeerRefused
 from torframes.torrent.wire.messages import BLOCK_SIZE, WireError
-from torframes.torrent.wire.reader import BlockReader, block_reader
+from torframes.torrent.wire.reader import UNMEASURED_RATE, BlockReader, block_reader
 
 if TYPE_CHECKING:
     from torframes.settings import Settings
     from torframes.torrent.files import FileLayout
     from torframes.torrent.torrent import Torrent
 
-__all__ = ["PieceRound", "piece_blocks", "start_round"]
+__all__ = ["PieceRound", "piece_blocks", "preconnect", "start_round"]
 
 Peer = tuple[str, int]
+
+#: Requests a peer whose rate is not measured yet may have queued, plus one per block
+#: it answered (its first blocks measure it; a slow peer holds back few of them).
+SLOW_START = 2
+#: Queued blocks looked at past those that wait for a busy fastest peer, per dispatch.
+MAX_WAITING_SCAN = 64
 
 #: Fewest connected peers for which a round is fetched here rather than by libtorrent
 #: (with one peer libtorrent's end-game has no second peer to ask).
@@ -79,6 +86,23 @@ def piece_blocks(layout: FileLayout, piece: int) -> list[Block]:
         Block(piece, begin, min(BLOCK_SIZE, size - begin), start + begin, -1, -1, 0)
         for begin in range(0, data_end, BLOCK_SIZE)
     ]
+
+
+def preconnect(torrent: Torrent, settings: Settings) -> None:
+    """Open our connections to the torrent's peers now, so the first round finds them ready.
+
+    Called when peers are given and when the metadata arrives: the
+    handshakes (a round trip, and one more for the unchoke) then overlap the
+    metadata download (BEP 9) instead of delaying the first round. Only
+    where rounds are fetched here: two or more peers known, duplicate
+    requests off, whole pieces (``read_mode="piece"``; a block reader dials
+    by itself).
+    """
+    if settings.duplicate_requests or settings.read_mode != "piece" or torrent.removed:
+        return
+    reader = block_reader(torrent, settings)
+    if len(reader._candidates()) >= MIN_PEERS:
+        reader.dial()
 
 
 def start_round(torrent: Torrent, settings: Settings, pieces: list[int], *, idle: bool) -> None:
@@ -109,7 +133,7 @@ def start_round(torrent: Torrent, settings: Settings, pieces: list[int], *, idle
 
 
 class PieceRound:
-    """One round of whole pieces, its blocks pulled by the connected peers (one peer each)."""
+    """One round of whole pieces, each block asked of the one peer expected to send it first."""
 
     def __init__(
         self, torrent: Torrent, reader: BlockReader, settings: Settings, pieces: list[int]
@@ -124,10 +148,9 @@ class PieceRound:
         self._got: dict[tuple[int, int], bytes] = {}
         self._source: dict[tuple[int, int], Peer] = {}
         self._left = {piece: len(blocks) for piece, blocks in self._blocks.items()}
-        self._inflight: dict[Peer, int] = {}
-        self._workers: dict[Peer, asyncio.Task[None]] = {}
+        self._asks: set[asyncio.Task[None]] = set()
         self._checks: set[asyncio.Task[None]] = set()
-        self._changed = asyncio.Event()
+        self._unlisten: dict[Peer, Callable[[], None]] = {}
         self._progress = asyncio.Event()
 
     # -- the round ----------------------------------------------------------------------------
@@ -143,8 +166,9 @@ class PieceRound:
         for future in list(reader._connecting.values()):
             future.add_done_callback(self._joined)
         for peer, connection in list(reader._connections.items()):
-            self._start_worker(peer, connection)
+            self._listen(peer, connection)
         try:
+            self._dispatch()
             await self._fetch()
         except Exception:
             # a bug here must not leave the callers waiting: libtorrent takes the rest
@@ -152,11 +176,13 @@ class PieceRound:
             raise
         finally:
             self._left.clear()
-            self._notify()
-            workers = [*self._workers.values(), *self._checks]
-            for task in workers:
+            for remove in self._unlisten.values():
+                remove()
+            self._unlisten.clear()
+            tasks = [*self._asks, *self._checks]
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _fetch(self) -> None:
         """Until every piece is handed over or given up; wakes on each block, failure or peer."""
@@ -207,10 +233,6 @@ class PieceRound:
                 stranded.add(block.piece)
         return sorted(stranded)
 
-    def _notify(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
-
     # -- peers ----------------------------------------------------------------------------------
 
     def _joined(self, future: asyncio.Future[PeerConnection | None]) -> None:
@@ -218,59 +240,92 @@ class PieceRound:
             return
         connection = future.result()
         if connection is not None:
-            self._start_worker(connection.address, connection)
-        self._notify()
+            self._listen(connection.address, connection)
+            self._dispatch()
         self._progress.set()
 
-    def _start_worker(self, peer: Peer, connection: PeerConnection) -> None:
-        if peer not in self._workers and not connection.closed:
-            self._workers[peer] = asyncio.ensure_future(self._worker(peer, connection))
+    def _listen(self, peer: Peer, connection: PeerConnection) -> None:
+        """Dispatch again whenever ``connection`` unchokes, chokes, or ends a request."""
+        if peer not in self._unlisten and not connection.closed:
+            self._unlisten[peer] = connection.on_change(self._dispatch)
 
     @staticmethod
     def _has(connection: PeerConnection, piece: int) -> bool:
         return connection.has(piece) or not connection.announced
 
-    def _take(self, peer: Peer, connection: PeerConnection) -> Block | None:
-        """The first queued block this peer has, may be asked now, and has not failed."""
-        for block in self._todo:
+    def _dispatch(self) -> None:
+        """Ask each queued block of the peer expected to send it first (issue 12, item 4).
+
+        A peer's expected time is its round trip plus what it has queued
+        (every round's requests and block reads) and the block, over its
+        measured rate (:meth:`PeerConnection.expected_seconds`; peers not
+        measured yet count at the median of those that are, and take at most
+        :data:`SLOW_START` requests, one more per block answered, until they
+        are). A block whose fastest peer has no room in its pipeline waits for
+        it rather than going to a slower one (a peer far away shows in its
+        handshake's round trip before any block); only peers that let us
+        request now are considered.
+        """
+        if not self._left or not self._todo:
+            return
+        connections = [
+            (p, c) for p, c in self._reader._connections.items() if not c.closed and not c.choked
+        ]
+        connections += [
+            (p, c)
+            for p, c in self._reader._connections.items()
+            if not c.closed and c.choked and c.allowed_fast
+        ]
+        if not connections:
+            return
+        rates = sorted(r for _, c in connections if (r := c.rate) is not None)
+        prior = rates[len(rates) // 2] if rates else UNMEASURED_RATE
+        waited = 0
+        for block in list(self._todo):
+            if not any(self._room(c) for _, c in connections) or waited > MAX_WAITING_SCAN:
+                return
+            chosen = self._fastest(block, connections, prior)
+            if chosen is None:
+                waited += 1
+                continue
+            self._todo.remove(block)
+            peer, connection = chosen
+            request = connection.request(block.piece, block.begin, block.length)
+            ask = asyncio.ensure_future(self._ask(peer, request, block))
+            self._asks.add(ask)
+            ask.add_done_callback(self._asks.discard)
+
+    @staticmethod
+    def _room(connection: PeerConnection) -> bool:
+        cap = connection.depth
+        if connection.rate is None:
+            cap = min(cap, SLOW_START + connection.answered)
+        return connection.queued < cap
+
+    def _fastest(
+        self, block: Block, connections: list[tuple[Peer, PeerConnection]], prior: float
+    ) -> tuple[Peer, PeerConnection] | None:
+        """The peer to ask ``block`` of now, or None to wait (for room at the fastest one)."""
+        tried = self._tried.get(block.key, ())
+        best: tuple[float, bool, Peer, PeerConnection] | None = None
+        for peer, connection in connections:
             if (
-                self._has(connection, block.piece)
-                and connection.may_request(block.piece)
-                and peer not in self._tried.get(block.key, ())
+                peer in tried
+                or not self._has(connection, block.piece)
+                or not connection.may_request(block.piece)
             ):
-                self._todo.remove(block)
-                return block
-        return None
+                continue
+            room = self._room(connection)
+            expected = connection.expected_seconds(block.length, prior)
+            if best is None or expected < best[0]:
+                best = (expected, room, peer, connection)
+        if best is None or not best[1]:
+            return None
+        return best[2], best[3]
 
-    async def _worker(self, peer: Peer, connection: PeerConnection) -> None:
-        """Pull blocks for ``peer`` while it serves: at most its pipeline depth in flight."""
-        asks: set[asyncio.Task[None]] = set()
+    async def _ask(self, peer: Peer, request: asyncio.Task[bytes], block: Block) -> None:
         try:
-            while (self._left or self._checks) and not connection.closed:
-                block = None
-                if self._inflight.get(peer, 0) < connection.depth:
-                    block = self._take(peer, connection)
-                if block is None:
-                    changed = asyncio.ensure_future(self._changed.wait())
-                    state = asyncio.ensure_future(connection.wait_changed())
-                    try:
-                        await asyncio.wait({changed, state}, return_when=asyncio.FIRST_COMPLETED)
-                    finally:
-                        changed.cancel()
-                        state.cancel()
-                    continue
-                self._inflight[peer] = self._inflight.get(peer, 0) + 1
-                ask = asyncio.ensure_future(self._ask(peer, connection, block))
-                asks.add(ask)
-                ask.add_done_callback(asks.discard)
-        finally:
-            for ask in list(asks):
-                ask.cancel()
-            await asyncio.gather(*asks, return_exceptions=True)
-
-    async def _ask(self, peer: Peer, connection: PeerConnection, block: Block) -> None:
-        try:
-            data = await connection.request(block.piece, block.begin, block.length)
+            data = await request
         except PeerFailed as error:
             self._tried.setdefault(block.key, set()).add(peer)
             if block.piece in self._left:
@@ -278,6 +333,7 @@ class PieceRound:
             if not isinstance(error, (PeerChoked, PeerRefused)):
                 await self._reader._drop(peer)
             self._progress.set()  # the run looks again for pieces no peer can serve
+            self._dispatch()
         except asyncio.CancelledError:
             if block.piece in self._left:
                 self._todo.appendleft(block)
@@ -295,9 +351,6 @@ class PieceRound:
                     self._checks.add(check)
                     check.add_done_callback(self._checks.discard)
             self._progress.set()
-        finally:
-            self._inflight[peer] -= 1
-            self._notify()
 
     # -- a whole piece --------------------------------------------------------------------------
 
@@ -336,7 +389,7 @@ class PieceRound:
                     self._tried.setdefault(block.key, set()).add(peer)
                 self._left[piece] = len(blocks)
                 self._todo.extend(blocks)
-                self._notify()
+                self._dispatch()
             else:
                 self._give_up([piece])
         self._progress.set()

@@ -49,7 +49,7 @@ from torframes.torrent.wire.connection import (
     PeerFailed,
     PeerRefused,
 )
-from torframes.torrent.wire.messages import WireError
+from torframes.torrent.wire.messages import BLOCK_SIZE, WireError
 
 if TYPE_CHECKING:
     from torframes.settings import Settings
@@ -58,6 +58,9 @@ if TYPE_CHECKING:
 __all__ = ["BlockRead", "BlockReader", "NoBlockPeers", "block_reader", "reads_unverified"]
 
 Peer = tuple[str, int]
+
+#: Bytes/s assumed for every peer until one is measured (only round trips differ then).
+UNMEASURED_RATE = 1_000_000.0
 
 
 class NoBlockPeers(WireError):
@@ -85,7 +88,6 @@ class BlockReader:
         self._connecting: dict[Peer, asyncio.Future[PeerConnection | None]] = {}
         #: Peers that could not be reached, broke the protocol or sent bad bytes.
         self._dropped: set[Peer] = set()
-        self._inflight: dict[Peer, int] = {}
         self._verified: dict[tuple[int, int], bytes] = {}
         #: ``verify="none"``: blocks no check vouched for, kept apart and only ever
         #: served to reads that are themselves unverified.
@@ -94,6 +96,7 @@ class BlockReader:
         self._gone_payload = 0
         self._gone_hashes = 0
         self._closed = False
+        self._state = asyncio.Event()
         #: The source address for loopback peers: one of our own in 127.0.0.0/8, not the
         #: 127.0.0.1 libtorrent's session dials from (Transmission drops a second
         #: connection from an address it is connected to).
@@ -123,6 +126,21 @@ class BlockReader:
     def open_connections(self) -> int:
         """Peer connections open now (0 once the torrent is shut)."""
         return sum(not c.closed for c in self._connections.values())
+
+    @property
+    def ready_connections(self) -> int:
+        """Peer connections open whose peer lets us request now (it unchoked us)."""
+        return sum(not c.closed and not c.choked for c in self._connections.values())
+
+    async def wait_changed(self, timeout: float) -> None:
+        """Until a connection opens, or one's state changes (choke, unchoke, a request
+        ending, the end), or ``timeout`` seconds pass."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._state.wait(), max(timeout, 0))
+
+    def _state_changed(self) -> None:
+        self._state.set()
+        self._state = asyncio.Event()
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -208,7 +226,6 @@ class BlockReader:
                     f"no peer left to serve block {block.begin} of piece {block.piece}"
                 )
             connection = self._connections[peer]
-            self._inflight[peer] = self._inflight.get(peer, 0) + 1
             try:
                 return await connection.request(block.piece, block.begin, block.length), peer
             except (PeerChoked, PeerRefused):
@@ -216,8 +233,6 @@ class BlockReader:
             except PeerFailed:
                 exclude.add(peer)
                 await self._drop(peer)
-            finally:
-                self._inflight[peer] = self._inflight.get(peer, 1) - 1
 
     async def _merkle_blocks(self, entry: FileEntry, blocks: list[Block]) -> list[bytes]:
         """v2 blocks, each matching its leaf hash, proven against the pieces root (BEP 52).
@@ -353,19 +368,24 @@ class BlockReader:
     # -- peers ---------------------------------------------------------------------------------
 
     def _pick(self, piece: int | None, exclude: set[Peer]) -> Peer | None:
-        """The least busy usable peer that has ``piece``: unchoked ones first, then
-        choked ones that allow it fast (BEP 6), then choked ones (which are waited for).
+        """The usable peer that has ``piece`` and is expected to answer first: unchoked
+        ones first, then choked ones that allow it fast (BEP 6), then choked ones (which
+        are waited for); among them by round trip and queued bytes over measured rate
+        (:meth:`PeerConnection.expected_seconds`, unmeasured peers at the median rate).
         A peer that has not said yet what it has may have it: it is asked too."""
+        usable = self._usable(piece, exclude)
+        rates = sorted(r for p, c in self._connections.items() if (r := c.rate) is not None)
+        prior = rates[len(rates) // 2] if rates else UNMEASURED_RATE
         ranked = [
             (
                 c.choked,
                 piece is not None and not c.may_request(piece),
-                self._inflight.get(p, 0),
+                c.expected_seconds(BLOCK_SIZE, prior),
                 i,
                 p,
             )
             for i, (p, c) in enumerate(self._connections.items())
-            if p in self._usable(piece, exclude)
+            if p in usable
         ]
         return min(ranked)[-1] if ranked else None
 
@@ -392,6 +412,22 @@ class BlockReader:
         unique = list(dict.fromkeys(found))
         return [p for p in unique if p not in self._dropped][: self._settings.block_peers]
 
+    def dial(self) -> None:
+        """Start connecting to every candidate not connected or connecting yet.
+
+        Connections may open before the torrent's metadata is in (they learn
+        its piece count when it is).
+        """
+        if self._closed:
+            return
+        if self._torrent.has_metadata:
+            for connection in list(self._connections.values()):
+                connection.set_num_pieces(self._torrent.num_pieces)
+        for peer in self._candidates():
+            if peer in self._connections or peer in self._connecting:
+                continue
+            self._connecting[peer] = asyncio.ensure_future(self._open(peer))
+
     async def _connect(self, wanted: int = 1) -> None:
         """Dial every candidate not connected yet; return once ``wanted`` peers are connected.
 
@@ -401,10 +437,7 @@ class BlockReader:
         """
         if self._closed:
             raise NoBlockPeers("the block reader is closed")
-        for peer in self._candidates():
-            if peer in self._connections or peer in self._connecting:
-                continue
-            self._connecting[peer] = asyncio.ensure_future(self._open(peer))
+        self.dial()
         while self.open_connections < wanted and self._connecting:
             await asyncio.wait(set(self._connecting.values()), return_when=asyncio.FIRST_COMPLETED)
 
@@ -415,7 +448,7 @@ class BlockReader:
             connection = await PeerConnection.open(
                 peer,
                 info_hash,
-                num_pieces=torrent.num_pieces,
+                num_pieces=torrent.num_pieces if torrent.has_metadata else None,
                 v2=self._v2,
                 timeout=self._settings.block_timeout,
                 local_host=self._loopback_source if _is_loopback_v4(peer[0]) else None,
@@ -428,7 +461,11 @@ class BlockReader:
         if self._closed:
             await connection.close()
             return None
+        if torrent.has_metadata:
+            connection.set_num_pieces(torrent.num_pieces)
         self._connections[peer] = connection
+        connection.on_change(self._state_changed)
+        self._state_changed()
         return connection
 
     async def _drop(self, peer: Peer) -> None:
