@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -43,11 +44,16 @@ __all__ = [
 
 #: Requests in flight per peer unless its BEP 10 ``reqq`` says fewer.
 DEFAULT_DEPTH = 16
+#: The MSS our connections announce: Ethernet's 1500-byte MTU less IPv4, TCP and
+#: timestamp headers (see :func:`_dial`).
+ETHERNET_MSS = 1448
 #: Seconds of busy pipeline the rate estimate looks back over (older samples fade).
 RATE_WINDOW = 2.0
-#: Blocks timed on a busy pipeline before the rate counts as measured: blocks come
-#: in bursts (TCP segments, a shaper's ticks), so one or two gaps say little.
+#: Blocks timed on a busy pipeline, and seconds they took, before the rate counts as
+#: measured: blocks come in bursts (TCP segments, a shaper's ticks), so a few gaps
+#: inside one burst say nothing of the link.
 RATE_SAMPLES = 4
+RATE_SPAN = 0.01
 #: Pieces a torrent is taken to have at most while its metadata is not in: bounds the
 #: bitfield a peer may send before we can check it (512 KiB).
 UNKNOWN_PIECES = 1 << 22
@@ -105,6 +111,36 @@ def _reqq(payload: bytes) -> int | None:
         return None
     value = decoded.get(b"reqq")
     return value if isinstance(value, int) and value > 0 else None
+
+
+async def _dial(
+    host: str, port: int, local_host: str | None
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A TCP connection announcing an Ethernet-sized MSS (:data:`ETHERNET_MSS`).
+
+    Over loopback (or jumbo frames) a 16 KiB block is one segment: the
+    receiver acknowledges it only after its delayed-ACK timer (40 ms on
+    Linux), and a peer that leaves Nagle's algorithm on (libtorrent does)
+    holds the next block until then, 40 ms for every other block. In
+    segments of Ethernet size every second one is acknowledged at once
+    (RFC 1122 §4.2.3.2), as on any real link.
+    """
+    loop = asyncio.get_running_loop()
+    family, kind, proto, _, target = (await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM))[
+        0
+    ]
+    sock = socket.socket(family, kind, proto)
+    try:
+        with contextlib.suppress(OSError, AttributeError):  # not every platform has it
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, ETHERNET_MSS)
+        if local_host:
+            sock.bind((local_host, 0))
+        sock.setblocking(False)
+        await loop.sock_connect(sock, target)
+    except BaseException:
+        sock.close()
+        raise
+    return await asyncio.open_connection(sock=sock)
 
 
 class PeerConnection:
@@ -190,11 +226,8 @@ class PeerConnection:
         metadata is not in (then :meth:`set_num_pieces`).
         """
         host, port = address
-        local = (local_host, 0) if local_host else None
         try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(host, port, local_addr=local), timeout
-            )
+            reader, writer = await asyncio.wait_for(_dial(host, port, local_host), timeout)
         except (OSError, asyncio.TimeoutError) as error:
             raise PeerGone(f"cannot connect to {host}:{port}: {error or 'timed out'}") from None
         ours = m.Handshake.ours(info_hash, peer_id or new_peer_id(), v2=v2)
@@ -268,9 +301,9 @@ class PeerConnection:
         Measured only over blocks that were asked before the previous block
         arrived (so the time between arrivals is the link's, not a round
         trip), over the last :data:`RATE_WINDOW` seconds of such time, once
-        :data:`RATE_SAMPLES` blocks were.
+        :data:`RATE_SAMPLES` blocks were, over :data:`RATE_SPAN` seconds at least.
         """
-        if self._busy_samples < RATE_SAMPLES or self._busy_seconds <= 0:
+        if self._busy_samples < RATE_SAMPLES or self._busy_seconds < RATE_SPAN:
             return None
         return self._busy_bytes / self._busy_seconds
 

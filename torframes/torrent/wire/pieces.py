@@ -37,7 +37,7 @@ import hashlib
 import weakref
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from torframes.torrent.wire import merkle
 from torframes.torrent.wire.blocks import Block, blocks_for_range
@@ -59,6 +59,8 @@ Peer = tuple[str, int]
 SLOW_START = 2
 #: Queued blocks looked at past those that wait for a busy fastest peer, per dispatch.
 MAX_WAITING_SCAN = 64
+#: Seconds between looks for pieces nobody waits for any more (a caller gave up).
+SWEEP_SECONDS = 0.02
 
 #: Fewest connected peers for which a round is fetched here rather than by libtorrent
 #: (with one peer libtorrent's end-game has no second peer to ask).
@@ -132,6 +134,21 @@ def start_round(torrent: Torrent, settings: Settings, pieces: list[int], *, idle
     task.add_done_callback(tasks.discard)
 
 
+class _Candidate(NamedTuple):
+    """A peer as one dispatch sees it: its rate (measured, or the median) and pipeline cap."""
+
+    connection: PeerConnection
+    rate: float
+    cap: int
+
+
+def _cap(connection: PeerConnection) -> int:
+    """Requests ``connection`` may have queued: its depth, or less while it is unmeasured."""
+    if connection.rate is not None:
+        return connection.depth
+    return min(connection.depth, SLOW_START + connection.answered)
+
+
 class PieceRound:
     """One round of whole pieces, each block asked of the one peer expected to send it first."""
 
@@ -152,6 +169,8 @@ class PieceRound:
         self._checks: set[asyncio.Task[None]] = set()
         self._unlisten: dict[Peer, Callable[[], None]] = {}
         self._progress = asyncio.Event()
+        #: A peer joined, failed or hung up: look for blocks no peer can serve any more.
+        self._peers_changed = True
 
     # -- the round ----------------------------------------------------------------------------
 
@@ -186,9 +205,15 @@ class PieceRound:
 
     async def _fetch(self) -> None:
         """Until every piece is handed over or given up; wakes on each block, failure or peer."""
+        loop = asyncio.get_running_loop()
+        next_sweep = 0.0
         while self._left or self._checks:
-            self._drop_unwanted()
-            self._give_up(self._stranded())
+            if loop.time() >= next_sweep:
+                self._drop_unwanted()
+                next_sweep = loop.time() + SWEEP_SECONDS
+            if self._peers_changed:
+                self._peers_changed = False
+                self._give_up(self._stranded())
             if not self._left and not self._checks:
                 break
             self._progress.clear()
@@ -242,6 +267,7 @@ class PieceRound:
         if connection is not None:
             self._listen(connection.address, connection)
             self._dispatch()
+        self._peers_changed = True
         self._progress.set()
 
     def _listen(self, peer: Peer, connection: PeerConnection) -> None:
@@ -268,60 +294,57 @@ class PieceRound:
         """
         if not self._left or not self._todo:
             return
-        connections = [
-            (p, c) for p, c in self._reader._connections.items() if not c.closed and not c.choked
+        candidates = [
+            c
+            for c in self._reader._connections.values()
+            if not c.closed and (not c.choked or c.allowed_fast)
         ]
-        connections += [
-            (p, c)
-            for p, c in self._reader._connections.items()
-            if not c.closed and c.choked and c.allowed_fast
-        ]
-        if not connections:
+        if not candidates:
             return
-        rates = sorted(r for _, c in connections if (r := c.rate) is not None)
+        rates = sorted(r for c in candidates if (r := c.rate) is not None)
         prior = rates[len(rates) // 2] if rates else UNMEASURED_RATE
-        waited = 0
-        for block in list(self._todo):
-            if not any(self._room(c) for _, c in connections) or waited > MAX_WAITING_SCAN:
-                return
-            chosen = self._fastest(block, connections, prior)
+        peers = [_Candidate(c, c.rate or prior, _cap(c)) for c in candidates]
+        waited: list[Block] = []
+        while self._todo and len(waited) <= MAX_WAITING_SCAN:
+            if not any(p.connection.queued < p.cap for p in peers):
+                break
+            block = self._todo.popleft()
+            chosen, passed_over = self._fastest(block, peers)
             if chosen is None:
-                waited += 1
+                waited.append(block)
+                if not passed_over:
+                    break  # every block behind it waits for the same busy peers
                 continue
-            self._todo.remove(block)
-            peer, connection = chosen
+            connection = chosen.connection
             request = connection.request(block.piece, block.begin, block.length)
-            ask = asyncio.ensure_future(self._ask(peer, request, block))
+            ask = asyncio.ensure_future(self._ask(connection.address, request, block))
             self._asks.add(ask)
             ask.add_done_callback(self._asks.discard)
+        self._todo.extendleft(reversed(waited))
 
-    @staticmethod
-    def _room(connection: PeerConnection) -> bool:
-        cap = connection.depth
-        if connection.rate is None:
-            cap = min(cap, SLOW_START + connection.answered)
-        return connection.queued < cap
-
-    def _fastest(
-        self, block: Block, connections: list[tuple[Peer, PeerConnection]], prior: float
-    ) -> tuple[Peer, PeerConnection] | None:
-        """The peer to ask ``block`` of now, or None to wait (for room at the fastest one)."""
+    def _fastest(self, block: Block, peers: list[_Candidate]) -> tuple[_Candidate | None, bool]:
+        """The peer to ask ``block`` of now, or None to wait for room at the fastest one;
+        and whether a peer with room was passed over because it cannot serve this block
+        (then a later block may still go to it)."""
         tried = self._tried.get(block.key, ())
-        best: tuple[float, bool, Peer, PeerConnection] | None = None
-        for peer, connection in connections:
+        best: _Candidate | None = None
+        best_seconds = 0.0
+        passed_over = False
+        for peer in peers:
+            connection = peer.connection
             if (
-                peer in tried
+                connection.address in tried
                 or not self._has(connection, block.piece)
                 or not connection.may_request(block.piece)
             ):
+                passed_over = passed_over or connection.queued < peer.cap
                 continue
-            room = self._room(connection)
-            expected = connection.expected_seconds(block.length, prior)
-            if best is None or expected < best[0]:
-                best = (expected, room, peer, connection)
-        if best is None or not best[1]:
-            return None
-        return best[2], best[3]
+            seconds = connection.rtt + (connection.queued_bytes + block.length) / peer.rate
+            if best is None or seconds < best_seconds:
+                best, best_seconds = peer, seconds
+        if best is None or best.connection.queued >= best.cap:
+            return None, passed_over
+        return best, passed_over
 
     async def _ask(self, peer: Peer, request: asyncio.Task[bytes], block: Block) -> None:
         try:
@@ -332,7 +355,8 @@ class PieceRound:
                 self._todo.appendleft(block)
             if not isinstance(error, (PeerChoked, PeerRefused)):
                 await self._reader._drop(peer)
-            self._progress.set()  # the run looks again for pieces no peer can serve
+            self._peers_changed = True  # the run looks again for pieces no peer can serve
+            self._progress.set()
             self._dispatch()
         except asyncio.CancelledError:
             if block.piece in self._left:
@@ -389,6 +413,7 @@ class PieceRound:
                     self._tried.setdefault(block.key, set()).add(peer)
                 self._left[piece] = len(blocks)
                 self._todo.extend(blocks)
+                self._peers_changed = True
                 self._dispatch()
             else:
                 self._give_up([piece])
