@@ -23,7 +23,7 @@ import pytest
 from torframes.api.video import Video, open_video
 from torframes.testing.lab import Lab, LabPeer, Relay, Shape, routing_endpoints, total_uploaded
 from torframes.testing.lab.clients.torrents import make_torrent
-from torframes.testing.lab.relay import HANDSHAKE_PREFIX, WireScanner
+from torframes.testing.lab.relay import HANDSHAKE_PREFIX, LINK_MSS, WireScanner
 from torframes.testing.oracle import keyframe_packets
 from torframes.testing.videos import read_frame_index
 from torframes.torrent.client import Client
@@ -92,6 +92,21 @@ def test_a_relay_adds_its_latency_each_way(echo_server: tuple[str, int]) -> None
         relayed = round_trip(relay.endpoint)
     assert relayed >= 2 * latency
     assert relayed > direct
+
+
+def test_the_peer_behind_a_relay_sends_ethernet_sized_segments() -> None:
+    """The relay's side of the link announces an Ethernet MSS, as a real link would
+    (loopback's 65 KB segments let a Nagle peer wait 40 ms on each delayed ACK)."""
+    with (
+        socket.create_server(("127.0.0.1", 0)) as server,
+        Relay(server.getsockname(), host="127.0.0.8") as relay,
+        socket.create_connection(relay.endpoint) as client,
+    ):
+        client.sendall(b"x")
+        conn, _ = server.accept()
+        with conn:
+            mss = conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG)
+    assert 0 < mss <= LINK_MSS
 
 
 def test_bytes_through_a_rate_limited_relay_never_outrun_the_rate(
