@@ -27,8 +27,9 @@ bandwidth; and the ratios ours / limit and whole file / ours. Nothing is
 asserted. ``--variant NAME='{"setting": value}'`` adds runs whose leecher
 has those :class:`~torframes.Settings` (a boolean setting whose name holds
 ``duplicate``, e.g. duplicate block requests, gets a variant of its own
-turned on, so the table shows both). ``--quick`` is a smoke run: a 12 MB file, moov at the tail,
-256 KiB pieces, whole-file runs only where they take seconds (~1 min).
+turned on, so the table shows both; ``--default-only`` runs neither).
+``--quick`` is a smoke run: a 12 MB file, moov at the tail, 256 KiB
+pieces, whole-file runs only where they take seconds (~1 min).
 A full run takes roughly half an hour on two cores, most of it the slow
 scenario's two whole-file downloads (262 MB at 600 KB/s: ~7 min each), plus
 encoding the file the first time.
@@ -260,6 +261,8 @@ async def bench(args: argparse.Namespace) -> list[Run]:
 def variants(args: argparse.Namespace) -> list[tuple[str, dict[str, Any]]]:
     """The leecher settings compared: the defaults, each ``--variant``, duplicate requests on."""
     found: list[tuple[str, dict[str, Any]]] = [("default", {})]
+    if args.default_only:
+        return found
     for text in args.variant or ():
         name, _, values = text.partition("=")
         found.append((name, json.loads(values or "{}")))
@@ -277,6 +280,9 @@ def main() -> None:
     parser.add_argument("--scenario", action="append", choices=list(SCENARIOS), default=None)
     parser.add_argument(
         "--variant", action="append", default=None, help="NAME='{\"setting\": value}'"
+    )
+    parser.add_argument(
+        "--default-only", action="store_true", help="only the default leecher (no variants)"
     )
     args = parser.parse_args()
     if args.size_mb is None:

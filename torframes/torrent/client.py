@@ -17,6 +17,7 @@ worker threads.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import shutil
@@ -128,6 +129,20 @@ def _with_resume_data(parsed: ParsedSource, resume_data: bytes, *, check: bool) 
     return resumed
 
 
+_gc_frozen = False
+
+
+def _freeze_garbage_collector() -> None:
+    """``gc.freeze()`` once per process (``Settings.gc_freeze``): what is alive now, mostly
+    imported modules, is left out of every later collection, so a full collection no
+    longer pauses the event loop (and the peer connections on it) for tens of ms."""
+    global _gc_frozen
+    if not _gc_frozen:
+        _gc_frozen = True
+        gc.collect()
+        gc.freeze()
+
+
 class Client:
     """A libtorrent session that fetches only the pieces asked for.
 
@@ -226,6 +241,8 @@ class Client:
         if self._starting is None:
             self._loop = asyncio.get_running_loop()
             self._starting = self._loop.create_future()
+            if self._settings.gc_freeze:
+                _freeze_garbage_collector()
             try:
                 await self._create_session()
             except BaseException as error:
