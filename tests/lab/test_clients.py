@@ -190,6 +190,22 @@ def test_close_ends_the_client_and_keeps_its_count(
     assert seeder.uploaded() == 0
 
 
+def test_rtorrent_starts_from_a_workdir_too_deep_for_a_unix_socket(
+    lab_video: Path, tmp_path: Path
+) -> None:
+    """Its control socket is not under the workdir: a Unix socket path is at most 107
+    bytes, and a bench's nested folders went past it ("Could not prepare socket")."""
+    torrent = make_torrent(lab_video, tmp_path / "clip.torrent", piece_size=16 * KiB)
+    workdir = tmp_path / ("deep-" * 20) / "rtorrent"
+    assert len(str(workdir / "rtorrent.sock")) > 107
+    seeder = launch("rtorrent", workdir=workdir, torrent=torrent, content_dir=lab_video.parent)
+    try:
+        assert seeder.uploaded() == 0  # answers over its control socket
+    finally:
+        seeder.close()
+    assert not seeder._socket_dir.exists()  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize(
     ("client_name", "options", "error"),
     [

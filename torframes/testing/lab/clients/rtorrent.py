@@ -8,7 +8,8 @@ given (``dht.add_node``; rTorrent has no built-in router; without them the
 DHT is initialised but never started, ``dht.mode.set = off``, because rTorrent
 refuses a torrent with no tracker when its DHT is disabled), encrypted and
 plain handshakes accepted. Control is XML-RPC over an SCGI socket
-(``network.scgi.open_local``) in the workdir. The torrent is loaded with
+(``network.scgi.open_local``) in a short temporary folder of its own (a
+Unix socket path has at most 107 bytes; a deep workdir would exceed it). The torrent is loaded with
 ``load.start``; rTorrent hashes the data first. The launch returns once
 ``d.complete`` is 1, the download is active and not hashing, and the peer
 port answers a handshake for the torrent. rTorrent accepts incoming peers
@@ -20,7 +21,9 @@ Counter: ``d.up.total`` (payload only).
 
 from __future__ import annotations
 
+import shutil
 import socket
+import tempfile
 import xmlrpc.client
 from pathlib import Path
 from typing import Any
@@ -68,21 +71,24 @@ class RTorrentSeeder:
         spec.refuse_partial("it hashes the files and then downloads what is missing")
         port = free_port(spec.host)
         self.endpoint = (spec.host, port)
-        self._socket = spec.workdir / "rtorrent.sock"
-        session = spec.workdir / "rtorrent-session"
-        session.mkdir(exist_ok=True)
-        config = spec.workdir / "rtorrent.rc"
-        config.write_text(_config(spec, port, session, self._socket))
-        self._process = ChildProcess(
-            [tool("rtorrent"), "-n", "-o", f"import={config}"],
-            name="rtorrent",
-            log=spec.workdir / "rtorrent.log",
-            cwd=spec.workdir,
-            env={"HOME": str(spec.workdir), "TERM": "dumb"},
-            client_log=spec.workdir / "rtorrent-main.log",
-        )
+        # A Unix socket path is at most 107 bytes (sun_path): not under a deep workdir.
+        self._socket_dir = Path(tempfile.mkdtemp(prefix="torframes-rt-"))
+        self._socket = self._socket_dir / "scgi.sock"
         self._final: int | None = None
+        self._process: ChildProcess | None = None
         try:
+            session = spec.workdir / "rtorrent-session"
+            session.mkdir(exist_ok=True)
+            config = spec.workdir / "rtorrent.rc"
+            config.write_text(_config(spec, port, session, self._socket))
+            self._process = ChildProcess(
+                [tool("rtorrent"), "-n", "-o", f"import={config}"],
+                name="rtorrent",
+                log=spec.workdir / "rtorrent.log",
+                cwd=spec.workdir,
+                env={"HOME": str(spec.workdir), "TERM": "dumb"},
+                client_log=spec.workdir / "rtorrent-main.log",
+            )
             self._hash: str = self._process.wait_for(
                 self._seeding_hash, timeout=START_TIMEOUT, what="seeding"
             )
@@ -93,7 +99,9 @@ class RTorrentSeeder:
                 what=f"answering handshakes on {spec.host}:{port}",
             )
         except BaseException:
-            self._process.stop()
+            if self._process is not None:
+                self._process.stop()
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
             raise
 
     def _call(self, method: str, *params: Any) -> Any:
@@ -127,12 +135,14 @@ class RTorrentSeeder:
         return int(self._call("d.up.total", self._hash))
 
     def close(self) -> None:
+        assert self._process is not None  # made by __init__, or __init__ raised
         if self._final is None and self._process.alive() and hasattr(self, "_hash"):
             try:
                 self._final = self.uploaded()
             except (OSError, xmlrpc.client.Fault):
                 self._final = 0
         self._process.stop()
+        shutil.rmtree(self._socket_dir, ignore_errors=True)
 
 
 def _config(spec: Launch, port: int, session: Path, rpc_socket: Path) -> str:
