@@ -59,6 +59,6 @@ async def test_paths_are_sanitised_and_storage_stays_inside(client: Client) -> N
 async def test_the_largest_video_file_is_chosen_by_size_not_name(client: Client) -> None:
     torrent = await client.add(hostile_torrent())
     await torrent.wait_metadata(timeout=5)
-    chosen = choose_video_file(torrent.files)
+    chosen = choose_video_file(torrent.layout.files)
     assert chosen == 3
     assert torrent.file_path(chosen).endswith("x.mkv")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import PurePosixPath
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from torframes.errors import NoVideoFile
+
+if TYPE_CHECKING:
+    from torframes.torrent.files import FileEntry
 
 __all__ = ["VIDEO_EXTENSIONS", "choose_video_file"]
 
@@ -21,12 +24,18 @@ VIDEO_EXTENSIONS = frozenset(
 )  # fmt: skip
 
 
-def choose_video_file(files: pd.DataFrame, *, infohash: str | None = None) -> int:
-    """The index of the largest file with a video extension in a torrent's files table."""
-    suffixes = files["path"].map(lambda p: PurePosixPath(str(p)).suffix.lower())
-    videos = files[suffixes.isin(VIDEO_EXTENSIONS) & (files["size"] > 0)]
-    if videos.empty:
+def choose_video_file(files: Iterable[FileEntry], *, infohash: str | None = None) -> int:
+    """The index of the largest file with a video extension among a torrent's files
+    (:attr:`FileLayout.files <torframes.torrent.files.FileLayout.files>`); the first
+    such file on a tie."""
+    entries = list(files)
+    videos = [
+        entry
+        for entry in entries
+        if entry.size > 0 and PurePosixPath(entry.path).suffix.lower() in VIDEO_EXTENSIONS
+    ]
+    if not videos:
         raise NoVideoFile(
-            f"no video file among the torrent's {len(files)} files", infohash=infohash
+            f"no video file among the torrent's {len(entries)} files", infohash=infohash
         )
-    return int(videos.sort_values(["size", "index"], ascending=[False, True]).iloc[0]["index"])
+    return min(videos, key=lambda entry: (-entry.size, entry.index)).index

@@ -673,7 +673,7 @@ def _index_limits(settings: Settings, limits: IndexLimits | None, picks: int | N
 def file_geometry(torrent: Torrent, file: int | str | None) -> tuple[int, PieceGeometry]:
     """The index of ``file`` (default: the main video file) and its piece geometry."""
     if file is None:
-        file_index = choose_video_file(torrent.files, infohash=torrent.infohash)
+        file_index = choose_video_file(torrent.layout.files, infohash=torrent.infohash)
     else:
         file_index = torrent.file_index(file)
     geometry = PieceGeometry(
