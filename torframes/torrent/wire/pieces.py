@@ -5,12 +5,16 @@ still in flight of every other idle unchoked peer as well (its end-game,
 ``request_blocks.cpp``; no setting turns it off): with several seeders and
 small pieces they upload up to 1.5x the piece floor. When a round of whole
 pieces is wanted and two or more peers are connected, this module fetches
-the round's blocks itself (issue 12, item 2):
+the round's blocks itself (issue 12, item 2), over connections opened as
+soon as two peers are known (:func:`preconnect`):
 
-* the blocks of the round wait in one queue; each connected peer pulls
-  the next block it has (BEP 3 ``bitfield``/``have``, BEP 6 ``have all``)
-  while it lets us request (unchoked, or the piece is ``allowed fast``)
-  and its pipeline has room: a block is asked of one peer only;
+* the blocks of the round wait in one queue, in order; each is asked of
+  the one peer expected to send it first among those that have it (BEP 3
+  ``bitfield``/``have``, BEP 6 ``have all``) and let us request it
+  (unchoked, or the piece is ``allowed fast``): the peer's round trip plus
+  its queued bytes over its measured rate (issue 12, item 4;
+  :meth:`PieceRound._dispatch`), so a round is spread over the fast peers
+  and a slow or far one gets only what it would deliver sooner;
 * a block goes back to the queue, for the other peers, only when its peer
   chokes (BEP 3), rejects (BEP 6), stalls past ``Settings.block_timeout``
   or hangs up (then it is dropped);
@@ -320,6 +324,10 @@ class PieceRound:
             ask = asyncio.ensure_future(self._ask(connection.address, request, block))
             self._asks.add(ask)
             ask.add_done_callback(self._asks.discard)
+            # an ask cancelled before it ran never awaits its request: end that too
+            ask.add_done_callback(
+                lambda done, request=request: done.cancelled() and request.cancel()
+            )
         self._todo.extendleft(reversed(waited))
 
     def _fastest(self, block: Block, peers: list[_Candidate]) -> tuple[_Candidate | None, bool]:
