@@ -27,6 +27,7 @@ from torframes.testing.lab.relay import HANDSHAKE_PREFIX, LINK_MSS, WireScanner
 from torframes.testing.oracle import keyframe_packets
 from torframes.testing.videos import read_frame_index
 from torframes.torrent.client import Client
+from torframes.torrent.wire.reader import block_reader
 
 from .conftest import FPS
 
@@ -300,11 +301,14 @@ async def test_a_peer_that_drops_mid_piece_leaves_the_read_to_the_others(
 async def test_a_corrupt_peer_fails_the_hash_check_and_the_pieces_come_from_elsewhere(
     tmp_path: Path, lab_video: Path, lab_torrent: Path
 ) -> None:
-    """A peer flips a byte in every block it sends: libtorrent's hash check fails its pieces.
+    """A peer flips a byte in every block it sends: every piece it sends fails its check.
 
-    libtorrent bans it and asks the good peer (80 ms away, so the corrupt one
-    is asked first); the table and frames are right and the good peer sent
-    every piece of the floor once.
+    With two peers our own connections fetch the rounds (``wire/pieces.py``):
+    a piece the corrupt peer sent whole fails its SHA-1, that peer is dropped
+    from our connections and the piece asked of the good one (80 ms away, so
+    the corrupt one is asked first). The table and frames are right and the
+    good peer sent every piece of the floor once. (libtorrent's own ban, when
+    it fetches, is ``tests/swarm/test_bad_peers.py``.)
     """
     with Lab(tmp_path) as lab:
         bad = lab.seed(lab_torrent, lab_video.parent, behaviour="corrupt")
@@ -317,10 +321,10 @@ async def test_a_corrupt_peer_fails_the_hash_check_and_the_pieces_come_from_else
             floor = video.stats.piece_floor
             torrent = video.torrent
             failed = torrent.stats.failed_bytes
-            connected = {(p.ip[0], p.ip[1]) for p in torrent.handle.get_peer_info()}
+            dropped = set(block_reader(torrent, client.settings)._dropped)
         # a piece is one 16 KiB block, so each failed piece came whole from the corrupt peer
         assert 0 < failed <= bad.relayed()
-        assert bad.endpoint not in connected  # banned
+        assert bad.endpoint in dropped
         assert wait_uploaded(good, floor) == floor
 
 

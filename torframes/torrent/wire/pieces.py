@@ -126,7 +126,10 @@ def start_round(torrent: Torrent, settings: Settings, pieces: list[int], *, idle
     opening = libtorrent.peer_info.connecting | libtorrent.peer_info.handshake
     connected = [p for p in torrent.handle.get_peer_info() if not p.flags & opening]
     reader = block_reader(torrent, settings)
-    if max(len(connected), reader.open_connections) < MIN_PEERS:
+    # our own connections count while they open (preconnect): a round asked right after
+    # a .torrent is added waits for them rather than going to libtorrent
+    ours = reader.open_connections + len(reader._connecting)
+    if max(len(connected), ours) < MIN_PEERS:
         torrent._ask_libtorrent(pieces, idle=idle)
         return
     tasks = _ROUNDS.get(torrent)
@@ -182,7 +185,7 @@ class PieceRound:
         """Fetch, check and hand over every piece; give libtorrent what cannot be done here."""
         reader = self._reader
         try:
-            await reader._connect(MIN_PEERS)
+            await reader._connect(1)  # the others join as they open (_joined)
         except WireError:
             self._give_up(list(self._left))
             return
