@@ -23,10 +23,11 @@ import pytest
 from torframes.api.video import Video, open_video
 from torframes.testing.lab import Lab, LabPeer, Relay, Shape, routing_endpoints, total_uploaded
 from torframes.testing.lab.clients.torrents import make_torrent
-from torframes.testing.lab.relay import HANDSHAKE_PREFIX, LINK_MSS, WireScanner
+from torframes.testing.lab.relay import HANDSHAKE_PREFIX, WireScanner
 from torframes.testing.oracle import keyframe_packets
 from torframes.testing.videos import read_frame_index
 from torframes.torrent.client import Client
+from torframes.torrent.wire.connection import ETHERNET_MSS
 from torframes.torrent.wire.reader import block_reader
 
 from .conftest import FPS
@@ -107,7 +108,7 @@ def test_the_peer_behind_a_relay_sends_ethernet_sized_segments() -> None:
         conn, _ = server.accept()
         with conn:
             mss = conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG)
-    assert 0 < mss <= LINK_MSS
+    assert 0 < mss <= ETHERNET_MSS
 
 
 def test_bytes_through_a_rate_limited_relay_never_outrun_the_rate(

@@ -48,6 +48,8 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from typing import Any, NamedTuple, TypeVar
 
+from torframes.torrent.wire.connection import open_stream
+
 __all__ = ["BEHAVIOURS", "Relay", "RelayLoop", "Shape", "WireScanner"]
 
 T = TypeVar("T")
@@ -354,7 +356,10 @@ class Relay:
                     pass
                 return
             try:
-                up_reader, up_writer = await _connect_upstream(self.target, self.host)
+                # Ethernet-sized segments toward the peer, as on the modelled link: over
+                # loopback a 16 KiB block is one segment, and a peer with Nagle's algorithm
+                # on (libtorrent) would hold the next one for the relay's delayed ACK.
+                up_reader, up_writer = await open_stream(*self.target, local_host=self.host)
             except OSError:
                 return
             self._writers.add(up_writer)
@@ -457,34 +462,6 @@ class Relay:
         finally:
             reading.cancel()
             await asyncio.gather(reading, return_exceptions=True)
-
-
-#: The MSS the relay announces to the peer: Ethernet's (1500-byte MTU less IPv4, TCP and
-#: timestamp headers), as on the link being modelled.
-LINK_MSS = 1448
-
-
-async def _connect_upstream(
-    target: tuple[str, int], host: str
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """Connect to the peer from ``host``, announcing :data:`LINK_MSS`.
-
-    Over loopback a 16 KiB block is one segment, acknowledged only after
-    the delayed-ACK timer (40 ms); a peer with Nagle's algorithm on
-    (libtorrent) holds its next block until then. No real link carries
-    65 KB segments, so the relay's side of the connection asks for
-    Ethernet-sized ones.
-    """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, LINK_MSS)
-        sock.bind((host, 0))
-        sock.setblocking(False)
-        await asyncio.get_running_loop().sock_connect(sock, target)
-    except BaseException:
-        sock.close()
-        raise
-    return await asyncio.open_connection(sock=sock)
 
 
 def _abort(writer: asyncio.StreamWriter) -> None:

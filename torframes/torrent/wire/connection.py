@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from torframes.torrent.wire import messages as m
@@ -34,19 +34,25 @@ from torframes.torrent.wire.messages import WireError
 
 __all__ = [
     "DEFAULT_DEPTH",
+    "ETHERNET_MSS",
+    "UNMEASURED_RATE",
     "PeerChoked",
     "PeerConnection",
     "PeerFailed",
     "PeerGone",
     "PeerRefused",
     "PeerStalled",
+    "median_rate",
+    "open_stream",
 ]
 
 #: Requests in flight per peer unless its BEP 10 ``reqq`` says fewer.
 DEFAULT_DEPTH = 16
 #: The MSS our connections announce: Ethernet's 1500-byte MTU less IPv4, TCP and
-#: timestamp headers (see :func:`_dial`).
+#: timestamp headers (see :func:`open_stream`).
 ETHERNET_MSS = 1448
+#: Bytes/s assumed for every peer until one is measured (only round trips differ then).
+UNMEASURED_RATE = 1_000_000.0
 #: Seconds of busy pipeline the rate estimate looks back over (older samples fade).
 RATE_WINDOW = 2.0
 #: Blocks timed on a busy pipeline, and seconds they took, before the rate counts as
@@ -113,8 +119,8 @@ def _reqq(payload: bytes) -> int | None:
     return value if isinstance(value, int) and value > 0 else None
 
 
-async def _dial(
-    host: str, port: int, local_host: str | None
+async def open_stream(
+    host: str, port: int, local_host: str | None = None
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """A TCP connection announcing an Ethernet-sized MSS (:data:`ETHERNET_MSS`).
 
@@ -141,6 +147,13 @@ async def _dial(
         sock.close()
         raise
     return await asyncio.open_connection(sock=sock)
+
+
+def median_rate(connections: Iterable[PeerConnection]) -> float:
+    """The median measured rate of ``connections``, bytes/s: what a peer not measured yet
+    counts at (:data:`UNMEASURED_RATE` while none is)."""
+    rates = sorted(rate for c in connections if (rate := c.rate) is not None)
+    return rates[len(rates) // 2] if rates else UNMEASURED_RATE
 
 
 class PeerConnection:
@@ -227,7 +240,7 @@ class PeerConnection:
         """
         host, port = address
         try:
-            reader, writer = await asyncio.wait_for(_dial(host, port, local_host), timeout)
+            reader, writer = await asyncio.wait_for(open_stream(host, port, local_host), timeout)
         except (OSError, asyncio.TimeoutError) as error:
             raise PeerGone(f"cannot connect to {host}:{port}: {error or 'timed out'}") from None
         ours = m.Handshake.ours(info_hash, peer_id or new_peer_id(), v2=v2)

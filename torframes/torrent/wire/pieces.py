@@ -45,9 +45,15 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from torframes.torrent.wire import merkle
 from torframes.torrent.wire.blocks import Block, blocks_for_range
-from torframes.torrent.wire.connection import PeerChoked, PeerConnection, PeerFailed, PeerRefused
+from torframes.torrent.wire.connection import (
+    PeerChoked,
+    PeerConnection,
+    PeerFailed,
+    PeerRefused,
+    median_rate,
+)
 from torframes.torrent.wire.messages import BLOCK_SIZE, WireError
-from torframes.torrent.wire.reader import UNMEASURED_RATE, BlockReader, block_reader
+from torframes.torrent.wire.reader import BlockReader, block_reader
 
 if TYPE_CHECKING:
     from torframes.settings import Settings
@@ -142,10 +148,9 @@ def start_round(torrent: Torrent, settings: Settings, pieces: list[int], *, idle
 
 
 class _Candidate(NamedTuple):
-    """A peer as one dispatch sees it: its rate (measured, or the median) and pipeline cap."""
+    """A peer as one dispatch sees it: its connection and pipeline cap."""
 
     connection: PeerConnection
-    rate: float
     cap: int
 
 
@@ -308,15 +313,14 @@ class PieceRound:
         ]
         if not candidates:
             return
-        rates = sorted(r for c in candidates if (r := c.rate) is not None)
-        prior = rates[len(rates) // 2] if rates else UNMEASURED_RATE
-        peers = [_Candidate(c, c.rate or prior, _cap(c)) for c in candidates]
+        prior = median_rate(candidates)
+        peers = [_Candidate(c, _cap(c)) for c in candidates]
         waited: list[Block] = []
         while self._todo and len(waited) <= MAX_WAITING_SCAN:
             if not any(p.connection.queued < p.cap for p in peers):
                 break
             block = self._todo.popleft()
-            chosen, passed_over = self._fastest(block, peers)
+            chosen, passed_over = self._fastest(block, peers, prior)
             if chosen is None:
                 waited.append(block)
                 if not passed_over:
@@ -333,7 +337,9 @@ class PieceRound:
             )
         self._todo.extendleft(reversed(waited))
 
-    def _fastest(self, block: Block, peers: list[_Candidate]) -> tuple[_Candidate | None, bool]:
+    def _fastest(
+        self, block: Block, peers: list[_Candidate], prior: float
+    ) -> tuple[_Candidate | None, bool]:
         """The peer to ask ``block`` of now, or None to wait for room at the fastest one;
         and whether a peer with room was passed over because it cannot serve this block
         (then a later block may still go to it)."""
@@ -350,7 +356,7 @@ class PieceRound:
             ):
                 passed_over = passed_over or connection.queued < peer.cap
                 continue
-            seconds = connection.rtt + (connection.queued_bytes + block.length) / peer.rate
+            seconds = connection.expected_seconds(block.length, prior)
             if best is None or seconds < best_seconds:
                 best, best_seconds = peer, seconds
         if best is None or best.connection.queued >= best.cap:

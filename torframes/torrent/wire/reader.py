@@ -48,6 +48,7 @@ from torframes.torrent.wire.connection import (
     PeerConnection,
     PeerFailed,
     PeerRefused,
+    median_rate,
 )
 from torframes.torrent.wire.messages import BLOCK_SIZE, WireError
 
@@ -58,9 +59,6 @@ if TYPE_CHECKING:
 __all__ = ["BlockRead", "BlockReader", "NoBlockPeers", "block_reader", "reads_unverified"]
 
 Peer = tuple[str, int]
-
-#: Bytes/s assumed for every peer until one is measured (only round trips differ then).
-UNMEASURED_RATE = 1_000_000.0
 
 
 class NoBlockPeers(WireError):
@@ -374,8 +372,7 @@ class BlockReader:
         (:meth:`PeerConnection.expected_seconds`, unmeasured peers at the median rate).
         A peer that has not said yet what it has may have it: it is asked too."""
         usable = self._usable(piece, exclude)
-        rates = sorted(r for p, c in self._connections.items() if (r := c.rate) is not None)
-        prior = rates[len(rates) // 2] if rates else UNMEASURED_RATE
+        prior = median_rate(self._connections.values())
         ranked = [
             (
                 c.choked,
