@@ -22,6 +22,9 @@ from torframes.testing.swarm import LocalSwarm
 
 __all__ = ["LibtorrentSeeder", "start"]
 
+#: Seconds after which pieces given to a partial seed and not taken yet are given again.
+READD_AFTER = 2.0
+
 
 class LibtorrentSeeder:
     """One in-process libtorrent session seeding one torrent."""
@@ -79,10 +82,16 @@ class LibtorrentSeeder:
         for piece in sorted(spec.pieces or ()):
             self.handle.add_piece(piece, _read_piece(spec, info, piece), 0)
         deadline = time.monotonic() + START_TIMEOUT
-        while not all(self.handle.have_piece(p) for p in spec.pieces or ()):
+        again = time.monotonic() + READD_AFTER
+        while missing := [p for p in spec.pieces or () if not self.handle.have_piece(p)]:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise LabError(f"libtorrent did not take pieces {sorted(spec.pieces or ())}")
+                raise LabError(f"libtorrent did not take pieces {missing}")
+            if time.monotonic() >= again:
+                # a piece given while the new torrent was still being checked can be lost
+                for piece in missing:
+                    self.handle.add_piece(piece, _read_piece(spec, info, piece), 0)
+                again = time.monotonic() + READD_AFTER
             self._swarm._wait_for_alert(min(remaining, 0.05))
 
     def uploaded(self) -> int:
